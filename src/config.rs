@@ -1,0 +1,433 @@
+//! Configuration: reads the TOML file once, at start, and validates it into a typed [`Config`]
+//! (parsed cron schedules, `Url`s, `Duration`s, absolute paths). Nothing else in tigris reads
+//! the file or the environment for settings.
+//!
+//! Every error names the file, the line and the key, so a user can go straight to it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+use crate::schedule::CronSchedule;
+
+/// Where the config is looked for when neither `--config` nor `TIGRIS_CONFIG` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/tigris.toml";
+
+const DEFAULT_DATABASE: &str = "data/tigris.db";
+const DEFAULT_SCHEDULE: &str = "*/15 * * * *";
+const DEFAULT_MAX_CONCURRENT_FETCHES: usize = 16;
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_TIMEOUT_SECS: u64 = 30;
+const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+
+/// Why a config could not be used. Each variant names the file; the others also the line
+/// and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or has a key tigris does not know, or a value of the wrong type.
+    #[error("{path}:{line}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// A value is well-formed TOML but not acceptable.
+    #[error("{path}:{line}: `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from.
+    pub path: PathBuf,
+    pub storage: StorageConfig,
+    pub schedule: ScheduleConfig,
+    pub fetch: FetchConfig,
+    pub server: ServerConfig,
+    pub feeds: Vec<FeedConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// The SQLite database file, absolute (resolved against the config file's folder).
+    pub database: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduleConfig {
+    /// The schedule of feeds that do not set their own.
+    pub default: CronSchedule,
+    /// At most this many fetches run at once.
+    pub max_concurrent_fetches: usize,
+    /// On SIGTERM/SIGINT, in-flight fetches get this long to finish before they are dropped.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_body_bytes: u64,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    pub url: Url,
+    pub name: Option<String>,
+    pub schedule: CronSchedule,
+}
+
+/// The User-Agent tigris sends unless the config sets another: name, version, repository.
+pub fn default_user_agent() -> String {
+    format!(
+        "tigris/{} (+{})",
+        env!("CARGO_PKG_VERSION"),
+        env!("CARGO_PKG_REPOSITORY")
+    )
+}
+
+// The raw mirror of the TOML file. Values that are validated further carry their span so
+// errors can name the line.
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    schedule: RawSchedule,
+    #[serde(default)]
+    fetch: RawFetch,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    feeds: Vec<RawFeed>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    database: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    default: Option<Spanned<String>>,
+    max_concurrent_fetches: Option<Spanned<i64>>,
+    shutdown_grace_secs: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFetch {
+    timeout_secs: Option<Spanned<i64>>,
+    connect_timeout_secs: Option<Spanned<i64>>,
+    max_body_bytes: Option<Spanned<i64>>,
+    user_agent: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    url: Spanned<String>,
+    name: Option<Spanned<String>>,
+    schedule: Option<Spanned<String>>,
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(path, &text)
+    }
+
+    /// Validates config text as if it had been read from `path` (relative paths in it resolve
+    /// against `path`'s folder).
+    pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line: e.span().map(|s| line_of(text, s.start)).unwrap_or(1),
+            message: e.message().trim().to_string(),
+        })?;
+        Validator { path, text }.validate(raw)
+    }
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Validator<'_> {
+    fn err(&self, key: &str, span_start: usize, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line: line_of(self.text, span_start),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// A positive integer setting, or its default.
+    fn positive(&self, key: &str, value: Option<Spanned<i64>>, default: u64) -> Result<u64, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) if *v.get_ref() > 0 => Ok(*v.get_ref() as u64),
+            Some(v) => Err(self.err(
+                key,
+                v.span().start,
+                format!("must be a positive integer, got {}", v.get_ref()),
+            )),
+        }
+    }
+
+    fn cron(&self, key: &str, value: &Spanned<String>) -> Result<CronSchedule, ConfigError> {
+        CronSchedule::parse(value.get_ref())
+            .map_err(|e| self.err(key, value.span().start, e.to_string()))
+    }
+
+    fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let base_dir = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let base_dir = if base_dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base_dir
+        };
+
+        let database = match &raw.storage.database {
+            Some(v) if v.get_ref().trim().is_empty() => {
+                return Err(self.err("storage.database", v.span().start, "must not be empty"));
+            }
+            Some(v) => base_dir.join(v.get_ref()),
+            None => base_dir.join(DEFAULT_DATABASE),
+        };
+
+        let default_schedule = match &raw.schedule.default {
+            Some(v) => self.cron("schedule.default", v)?,
+            None => CronSchedule::parse(DEFAULT_SCHEDULE)
+                .map_err(|e| self.err("schedule.default", 0, e.to_string()))?,
+        };
+        let max_concurrent_fetches = self.positive(
+            "schedule.max_concurrent_fetches",
+            raw.schedule.max_concurrent_fetches,
+            DEFAULT_MAX_CONCURRENT_FETCHES as u64,
+        )? as usize;
+        let shutdown_grace = Duration::from_secs(self.positive(
+            "schedule.shutdown_grace_secs",
+            raw.schedule.shutdown_grace_secs,
+            DEFAULT_SHUTDOWN_GRACE_SECS,
+        )?);
+
+        let fetch = FetchConfig {
+            timeout: Duration::from_secs(self.positive(
+                "fetch.timeout_secs",
+                raw.fetch.timeout_secs,
+                DEFAULT_TIMEOUT_SECS,
+            )?),
+            connect_timeout: Duration::from_secs(self.positive(
+                "fetch.connect_timeout_secs",
+                raw.fetch.connect_timeout_secs,
+                DEFAULT_CONNECT_TIMEOUT_SECS,
+            )?),
+            max_body_bytes: self.positive(
+                "fetch.max_body_bytes",
+                raw.fetch.max_body_bytes,
+                DEFAULT_MAX_BODY_BYTES,
+            )?,
+            user_agent: match raw.fetch.user_agent {
+                Some(v) if v.get_ref().trim().is_empty() => {
+                    return Err(self.err("fetch.user_agent", v.span().start, "must not be empty"));
+                }
+                Some(v) => v.into_inner(),
+                None => default_user_agent(),
+            },
+        };
+
+        let listen = match &raw.server.listen {
+            Some(v) => v.get_ref().parse::<SocketAddr>().map_err(|e| {
+                self.err(
+                    "server.listen",
+                    v.span().start,
+                    format!("`{}` is not an address:port ({e})", v.get_ref()),
+                )
+            })?,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|_| self.err("server.listen", 0, "bad built-in default"))?,
+        };
+
+        let mut feeds = Vec::with_capacity(raw.feeds.len());
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (index, feed) in raw.feeds.into_iter().enumerate() {
+            let key = format!("feeds[{index}].url");
+            let url = Url::parse(feed.url.get_ref().trim()).map_err(|e| {
+                self.err(
+                    &key,
+                    feed.url.span().start,
+                    format!("`{}` is not a URL: {e}", feed.url.get_ref()),
+                )
+            })?;
+            if url.scheme() != "http" && url.scheme() != "https" {
+                return Err(self.err(
+                    &key,
+                    feed.url.span().start,
+                    format!("`{url}` must be an http or https URL"),
+                ));
+            }
+            if let Some(first) = seen.insert(url.as_str().to_string(), index) {
+                return Err(self.err(
+                    &key,
+                    feed.url.span().start,
+                    format!("`{url}` is listed twice (also feeds[{first}])"),
+                ));
+            }
+            let schedule = match &feed.schedule {
+                Some(v) => self.cron(&format!("feeds[{index}].schedule"), v)?,
+                None => default_schedule.clone(),
+            };
+            let name = match feed.name {
+                Some(n) if n.get_ref().trim().is_empty() => {
+                    return Err(self.err(
+                        &format!("feeds[{index}].name"),
+                        n.span().start,
+                        "must not be empty (leave it out to use the feed's URL)",
+                    ));
+                }
+                Some(n) => Some(n.into_inner().trim().to_string()),
+                None => None,
+            };
+            feeds.push(FeedConfig {
+                url,
+                name,
+                schedule,
+            });
+        }
+
+        Ok(Config {
+            path: self.path.to_path_buf(),
+            storage: StorageConfig { database },
+            schedule: ScheduleConfig {
+                default: default_schedule,
+                max_concurrent_fetches,
+                shutdown_grace,
+            },
+            fetch,
+            server: ServerConfig { listen },
+            feeds,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(Path::new("/etc/tigris/tigris.toml"), text)
+    }
+
+    #[test]
+    fn empty_config_takes_defaults_relative_to_the_file() {
+        let config = load("").unwrap();
+        assert_eq!(
+            config.storage.database,
+            PathBuf::from("/etc/tigris/data/tigris.db")
+        );
+        assert_eq!(config.schedule.max_concurrent_fetches, 16);
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.fetch.max_body_bytes, 16 * 1024 * 1024);
+        assert!(config.fetch.user_agent.starts_with("tigris/"));
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = load("[schedule]\ndefault = \"*/5 * * * *\"\nevery = 3\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("tigris.toml:3"), "{text}");
+        assert!(text.contains("every"), "{text}");
+    }
+
+    #[test]
+    fn bad_cron_names_feed_key_and_line() {
+        let err = load(
+            "[[feeds]]\nurl = \"https://a.example/rss\"\n\n[[feeds]]\nurl = \"https://b.example/rss\"\nschedule = \"every tuesday\"\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(":6:"), "{text}");
+        assert!(text.contains("feeds[1].schedule"), "{text}");
+    }
+
+    #[test]
+    fn duplicate_feed_is_refused() {
+        let err = load(
+            "[[feeds]]\nurl = \"https://a.example/rss\"\n[[feeds]]\nurl = \"https://A.example/rss\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("listed twice"), "{err}");
+        assert!(err.to_string().contains("feeds[1].url"), "{err}");
+    }
+
+    #[test]
+    fn non_http_url_is_refused() {
+        let err = load("[[feeds]]\nurl = \"ftp://a.example/rss\"\n").unwrap_err();
+        assert!(err.to_string().contains("http or https"), "{err}");
+    }
+
+    #[test]
+    fn zero_concurrency_is_refused() {
+        let err = load("[schedule]\nmax_concurrent_fetches = 0\n").unwrap_err();
+        assert!(
+            err.to_string().contains("schedule.max_concurrent_fetches"),
+            "{err}"
+        );
+    }
+}

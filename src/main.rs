@@ -1,0 +1,18 @@
+//! The `tigris` binary: parses the arguments, runs the command, prints the error chain once.
+//! Exit codes: 0 success, 1 runtime failure (database, network setup), 2 bad config or usage.
+
+use clap::Parser;
+
+fn main() {
+    let cli = tigris::cli::Cli::parse();
+    match tigris::cli::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(error) => {
+            eprintln!("tigris: error: {error:#}");
+            let is_config = error
+                .downcast_ref::<tigris::config::ConfigError>()
+                .is_some();
+            std::process::exit(if is_config { 2 } else { 1 });
+        }
+    }
+}

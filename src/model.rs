@@ -1,0 +1,131 @@
+//! The types that cross stages. Each stage takes the previous stage's type and returns the
+//! next one's: `FeedSource` → `Fetched` → `ParsedFeed`/`Entry` → `KeyedEntry` →
+//! `ClassifiedEntry` → `StoreOutcome`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use url::Url;
+
+/// A feed as the scheduler hands it to the pipeline: where it lives and what the last
+/// successful fetch told us, for conditional GET.
+#[derive(Debug, Clone)]
+pub struct FeedSource {
+    pub id: i64,
+    pub url: Url,
+    pub name: Option<String>,
+    /// The cron expression in force for this feed (its own or the default).
+    pub schedule: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// SHA-256 of the last body that was parsed, to skip parsing an identical body.
+    pub body_hash: Option<String>,
+}
+
+impl FeedSource {
+    /// The name to show a person: the configured name, else the URL.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(self.url.as_str())
+    }
+}
+
+/// What a fetch brought back.
+#[derive(Debug)]
+pub enum Fetched {
+    /// 304: the server says nothing changed since the validators we sent.
+    NotModified { status: u16 },
+    /// A body to parse.
+    Body(FetchedBody),
+}
+
+/// A successful response with its body, already decompressed and within the size cap.
+#[derive(Debug)]
+pub struct FetchedBody {
+    pub status: u16,
+    /// The URL after redirects; relative links in the document resolve against it.
+    pub final_url: Url,
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// A parsed feed document: its own metadata and its entries, normalized.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedFeed {
+    pub title: Option<String>,
+    pub site_url: Option<String>,
+    pub entries: Vec<Entry>,
+}
+
+/// One feed entry, normalized: absolute URLs, plain-text title, UTC times.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Entry {
+    /// The entry's own id (RSS guid, Atom id, JSON Feed id), when the document gives one.
+    pub guid: Option<String>,
+    /// The entry's link, absolute.
+    pub url: Option<String>,
+    pub title: String,
+    pub author: Option<String>,
+    /// Plain-text summary, when the document gives one apart from the content.
+    pub summary: Option<String>,
+    /// The HTML content as published, kept for output.
+    pub content_html: Option<String>,
+    /// Plain text of the content (or summary), for classification and search.
+    pub text: String,
+    pub published: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub categories: Vec<String>,
+}
+
+/// An entry with the keys that decide whether it is already stored.
+#[derive(Debug, Clone)]
+pub struct KeyedEntry {
+    pub entry: Entry,
+    /// How this feed's entry is recognised across polls: `guid:…`, `link:…` or `hash:…`.
+    pub entry_key: String,
+    /// The link with tracking parameters, fragment and case noise removed; the cross-feed key.
+    pub canonical_url: Option<String>,
+    /// Hash of the stored fields; a different hash on a known entry means it was edited.
+    pub content_hash: String,
+}
+
+/// The classifier's verdict on one item for one topic.
+#[derive(Debug, Clone, Serialize)]
+pub struct Classification {
+    pub topic: String,
+    pub score: f64,
+    pub relevant: bool,
+    /// Human-readable reasons for the score.
+    pub reasons: Vec<String>,
+    /// Name and version of the classifier that produced it.
+    pub classifier: String,
+}
+
+/// An entry ready to store: keyed and classified.
+#[derive(Debug, Clone)]
+pub struct ClassifiedEntry {
+    pub keyed: KeyedEntry,
+    pub classifications: Vec<Classification>,
+}
+
+/// What storing one feed's entries did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StoreOutcome {
+    /// Items stored for the first time.
+    pub new: u64,
+    /// Known entries whose content changed; their rows were updated.
+    pub updated: u64,
+    /// Known entries with nothing changed.
+    pub unchanged: u64,
+    /// Entries new to this feed but already stored from another feed (same canonical URL).
+    pub duplicate: u64,
+}
+
+impl StoreOutcome {
+    pub fn add(&mut self, other: StoreOutcome) {
+        self.new += other.new;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.duplicate += other.duplicate;
+    }
+}

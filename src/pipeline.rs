@@ -1,0 +1,416 @@
+//! Pipeline: the one place that orders the stages. [`Pipeline::refresh_feed`] reads top to
+//! bottom: fetch, then parse, then dedup, then classify, then store. [`Pipeline::poll_once`]
+//! refreshes a set of feeds with bounded concurrency (`tigris poll`); [`Pipeline::run`] is the
+//! daemon's scheduler loop (`tigris run`). Both stop on a cancellation token: no new fetches,
+//! in-flight ones get a grace period, and every store transaction either commits or never
+//! starts.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::classify::Classifier;
+use crate::config::Config;
+use crate::dedup;
+use crate::fetch::{FetchError, Fetcher};
+use crate::model::{FeedSource, Fetched, StoreOutcome};
+use crate::parse::{self, ParseError};
+use crate::schedule::{self, CronSchedule};
+use crate::store::{FetchRecord, Store, StoreError};
+
+/// Why refreshing one feed failed. A failure is recorded against its feed; it never stops
+/// the poll of the others.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stage's blocking task panicked (a bug); the feed is recorded as failed.
+    #[error("{url}: internal error: {reason}")]
+    Internal { url: String, reason: String },
+}
+
+/// How a feed's refresh ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refreshed {
+    /// A document was parsed and its entries stored.
+    Stored(StoreOutcome),
+    /// The server answered 304 Not Modified.
+    NotModified,
+    /// The body was byte-for-byte the last one parsed; no parse was needed.
+    UnchangedBody,
+}
+
+/// What refreshing one feed did, for the poll summary and the logs.
+#[derive(Debug)]
+pub struct FeedReport {
+    pub feed: FeedSource,
+    pub result: Result<Refreshed, PipelineError>,
+    pub http_status: Option<u16>,
+    pub bytes: u64,
+    pub duration: Duration,
+}
+
+/// Totals over a poll.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PollTotals {
+    pub feeds: u64,
+    pub items: StoreOutcome,
+    pub not_modified: u64,
+    pub failed: u64,
+}
+
+impl PollTotals {
+    pub fn add(&mut self, report: &FeedReport) {
+        self.feeds += 1;
+        match &report.result {
+            Ok(Refreshed::Stored(outcome)) => self.items.add(*outcome),
+            Ok(Refreshed::NotModified | Refreshed::UnchangedBody) => self.not_modified += 1,
+            Err(_) => self.failed += 1,
+        }
+    }
+}
+
+/// The stages, wired. Cheap to clone; clones share the HTTP client and the database.
+#[derive(Clone)]
+pub struct Pipeline {
+    fetcher: Fetcher,
+    classifier: Arc<Classifier>,
+    store: Arc<Mutex<Store>>,
+    default_schedule: CronSchedule,
+    max_concurrent_fetches: usize,
+    shutdown_grace: Duration,
+}
+
+impl Pipeline {
+    pub fn new(config: &Config, store: Store) -> Result<Pipeline, FetchError> {
+        Ok(Pipeline {
+            fetcher: Fetcher::new(&config.fetch)?,
+            classifier: Arc::new(Classifier::new()),
+            store: Arc::new(Mutex::new(store)),
+            default_schedule: config.schedule.default.clone(),
+            max_concurrent_fetches: config.schedule.max_concurrent_fetches,
+            shutdown_grace: config.schedule.shutdown_grace,
+        })
+    }
+
+    /// Runs `f` on the store in a blocking thread (SQLite calls block).
+    async fn with_store<T, F>(&self, f: F) -> Result<T, PipelineError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&store)))
+            .await
+            .map_err(|e| PipelineError::Internal {
+                url: "database".into(),
+                reason: e.to_string(),
+            })?
+            .map_err(PipelineError::from)
+    }
+
+    /// The store, for reads by the CLI after a poll.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+
+    fn next_check_at(&self, feed: &FeedSource, now: DateTime<Utc>) -> DateTime<Utc> {
+        // The expression was validated when it entered the database; a hand-edited bad one
+        // falls back to the default schedule rather than stopping the feed.
+        let own = CronSchedule::parse(&feed.schedule).ok();
+        schedule::next_check_at(own.as_ref().unwrap_or(&self.default_schedule), now)
+    }
+
+    /// Refreshes one feed: fetch, parse, dedup, classify, store. Never fails as a whole: the
+    /// outcome, good or bad, is recorded against the feed and returned in the report.
+    pub async fn refresh_feed(&self, feed: FeedSource) -> FeedReport {
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let fetched = self.fetcher.fetch(&feed).await;
+        let (http_status, bytes) = match &fetched {
+            Ok(Fetched::NotModified { status }) => (Some(*status), 0),
+            Ok(Fetched::Body(body)) => (Some(body.status), body.body.len() as u64),
+            Err(e) => (e.status(), 0),
+        };
+        let record = FetchRecord {
+            started_at,
+            http_status,
+            bytes,
+            duration: clock.elapsed(),
+        };
+        let next_check_at = self.next_check_at(&feed, started_at);
+
+        let result = match fetched {
+            Ok(fetched) => {
+                let pipeline = self.clone();
+                let source = feed.clone();
+                let record = record.clone();
+                tokio::task::spawn_blocking(move || {
+                    pipeline.process_blocking(&source, fetched, &record, next_check_at)
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Err(PipelineError::Internal {
+                        url: feed_url(&feed),
+                        reason: e.to_string(),
+                    })
+                })
+            }
+            Err(e) => Err(e.into()),
+        };
+
+        // A fetch or parse failure is a fact about the feed: record it. (A store failure was
+        // the database's; recording it would most likely fail the same way.)
+        if let Err(error @ (PipelineError::Fetch(_) | PipelineError::Parse(_) | PipelineError::Internal { .. })) = &result {
+            let message = error.to_string();
+            let failed = feed.clone();
+            let record = record.clone();
+            if let Err(store_error) = self
+                .with_store(move |store| store.store_failure(&failed, &record, &message, next_check_at))
+                .await
+            {
+                tracing::error!(feed = %feed.url, "cannot record the failure: {store_error}");
+            }
+        }
+
+        let report = FeedReport {
+            feed,
+            result,
+            http_status,
+            bytes,
+            duration: clock.elapsed(),
+        };
+        log_report(&report);
+        report
+    }
+
+    /// The CPU- and disk-bound half of a refresh, run on a blocking thread.
+    fn process_blocking(
+        &self,
+        feed: &FeedSource,
+        fetched: Fetched,
+        record: &FetchRecord,
+        next_check_at: DateTime<Utc>,
+    ) -> Result<Refreshed, PipelineError> {
+        let body = match fetched {
+            Fetched::NotModified { .. } => {
+                lock(&self.store).store_unchanged(feed, record, "not_modified", (None, None), next_check_at)?;
+                return Ok(Refreshed::NotModified);
+            }
+            Fetched::Body(body) => body,
+        };
+        let validators = (body.etag.as_deref(), body.last_modified.as_deref());
+        // Servers that ignore conditional GET still often send the same bytes: skip the parse.
+        let body_hash = hex::encode(Sha256::digest(&body.body));
+        if feed.body_hash.as_deref() == Some(body_hash.as_str()) {
+            lock(&self.store).store_unchanged(feed, record, "unchanged_body", validators, next_check_at)?;
+            return Ok(Refreshed::UnchangedBody);
+        }
+
+        let parsed = parse::parse_feed(
+            &body.body,
+            Some(&body.final_url),
+            feed.url.as_str(),
+            body.content_type.as_deref(),
+        )?;
+        let keyed = dedup::key_entries(parsed.entries.clone());
+        let classified = self.classifier.classify_entries(keyed);
+        let outcome = lock(&self.store).store_poll(
+            feed,
+            record,
+            validators,
+            &body_hash,
+            &parsed,
+            &classified,
+            next_check_at,
+        )?;
+        Ok(Refreshed::Stored(outcome))
+    }
+
+    /// Refreshes `feeds` once, at most `max_concurrent_fetches` at a time, calling `on_report`
+    /// as each finishes. On cancellation no new fetch starts and in-flight ones get the grace
+    /// period; the totals cover what finished.
+    pub async fn poll_once(
+        &self,
+        feeds: Vec<FeedSource>,
+        cancel: &CancellationToken,
+        mut on_report: impl FnMut(&FeedReport),
+    ) -> PollTotals {
+        let semaphore = Arc::new(Semaphore::new(self.max_concurrent_fetches));
+        let mut tasks = JoinSet::new();
+        for feed in feeds {
+            self.spawn_refresh(&mut tasks, &semaphore, cancel, feed);
+        }
+        let mut totals = PollTotals::default();
+        loop {
+            tokio::select! {
+                joined = tasks.join_next() => match joined {
+                    Some(Ok(Some(report))) => {
+                        totals.add(&report);
+                        on_report(&report);
+                    }
+                    Some(_) => {}
+                    None => break,
+                },
+                () = cancel.cancelled() => {
+                    self.drain(&mut tasks, |report| {
+                        totals.add(&report);
+                        on_report(&report);
+                    }).await;
+                    break;
+                }
+            }
+        }
+        totals
+    }
+
+    /// Spawns a refresh that waits for a concurrency permit; it gives up (returns `None`)
+    /// if cancellation comes before the permit.
+    fn spawn_refresh(
+        &self,
+        tasks: &mut JoinSet<Option<FeedReport>>,
+        semaphore: &Arc<Semaphore>,
+        cancel: &CancellationToken,
+        feed: FeedSource,
+    ) -> tokio::task::Id {
+        let pipeline = self.clone();
+        let semaphore = semaphore.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            let _permit = tokio::select! {
+                permit = semaphore.acquire_owned() => permit.ok()?,
+                () = cancel.cancelled() => return None,
+            };
+            if cancel.is_cancelled() {
+                return None;
+            }
+            Some(pipeline.refresh_feed(feed).await)
+        })
+        .id()
+    }
+
+    /// After cancellation: waits up to the grace period for in-flight refreshes, then drops
+    /// the rest. A dropped refresh is cut at an await point; its store transaction runs on a
+    /// blocking thread and is never cut, so nothing is half-written.
+    async fn drain(&self, tasks: &mut JoinSet<Option<FeedReport>>, mut on_report: impl FnMut(FeedReport)) {
+        let deadline = tokio::time::sleep(self.shutdown_grace);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                joined = tasks.join_next() => match joined {
+                    Some(Ok(Some(report))) => on_report(report),
+                    Some(_) => {}
+                    None => return,
+                },
+                () = &mut deadline => {
+                    tracing::warn!(in_flight = tasks.len(), "shutdown grace period over; abandoning in-flight fetches");
+                    tasks.abort_all();
+                    while tasks.join_next().await.is_some() {}
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The daemon's scheduler: refreshes each feed when it is due, never two refreshes of one
+    /// feed at once, at most `max_concurrent_fetches` at a time, until `cancel` fires. Then it
+    /// drains in-flight work and checkpoints the WAL.
+    pub async fn run(&self, cancel: CancellationToken) -> Result<(), PipelineError> {
+        let semaphore = Arc::new(Semaphore::new(self.max_concurrent_fetches));
+        let mut tasks: JoinSet<Option<FeedReport>> = JoinSet::new();
+        // Which feed each running task refreshes, so a feed leaves the in-flight set however
+        // its task ends (even by a panic).
+        let mut in_flight: HashMap<tokio::task::Id, i64> = HashMap::new();
+        // A feed list changed in the database by another process is noticed within this time.
+        const MAX_IDLE: Duration = Duration::from_secs(60);
+
+        loop {
+            let now = Utc::now();
+            let due = self.with_store(move |store| store.due_feeds(now)).await?;
+            for feed in due {
+                if !in_flight.values().any(|id| *id == feed.id) {
+                    let feed_id = feed.id;
+                    let task = self.spawn_refresh(&mut tasks, &semaphore, &cancel, feed);
+                    in_flight.insert(task, feed_id);
+                }
+            }
+            let exclude: HashSet<i64> = in_flight.values().copied().collect();
+            let next_due = self
+                .with_store(move |store| store.next_due_at_excluding(now, &exclude))
+                .await?;
+            let wait = next_due
+                .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(MAX_IDLE)
+                .min(MAX_IDLE);
+            tokio::select! {
+                joined = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    let task = match joined {
+                        Some(Ok((task, _))) => Some(task),
+                        Some(Err(e)) => {
+                            if e.is_panic() {
+                                tracing::error!("a feed refresh panicked: {e}");
+                            }
+                            Some(e.id())
+                        }
+                        None => None,
+                    };
+                    if let Some(task) = task {
+                        in_flight.remove(&task);
+                    }
+                }
+                () = tokio::time::sleep(wait) => {}
+                () = cancel.cancelled() => break,
+            }
+        }
+        tracing::info!(in_flight = tasks.len(), "stopping: no new fetches");
+        self.drain(&mut tasks, |_| {}).await;
+        self.with_store(|store| store.checkpoint()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    /// Writes the WAL back into the database file.
+    pub async fn checkpoint(&self) -> Result<(), PipelineError> {
+        self.with_store(|store| store.checkpoint()).await
+    }
+}
+
+fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
+    // A panic while holding the lock leaves SQLite consistent (transactions roll back on
+    // drop), so the poisoned guard is safe to use.
+    store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn feed_url(feed: &FeedSource) -> String {
+    feed.url.to_string()
+}
+
+/// One log line per fetch, with what a person needs to judge it.
+fn log_report(report: &FeedReport) {
+    let url = report.feed.url.as_str();
+    let status = report.http_status.map(i64::from).unwrap_or(-1);
+    let duration_ms = report.duration.as_millis() as u64;
+    match &report.result {
+        Ok(Refreshed::Stored(o)) => tracing::info!(
+            feed = url, status, new = o.new, updated = o.updated, duplicate = o.duplicate,
+            unchanged = o.unchanged, bytes = report.bytes, duration_ms, "fetched"
+        ),
+        Ok(Refreshed::NotModified) => tracing::info!(
+            feed = url, status, new = 0, updated = 0, bytes = 0, duration_ms, "not modified"
+        ),
+        Ok(Refreshed::UnchangedBody) => tracing::info!(
+            feed = url, status, new = 0, updated = 0, bytes = report.bytes, duration_ms, "body unchanged"
+        ),
+        Err(e) => tracing::warn!(feed = url, status, bytes = report.bytes, duration_ms, "fetch failed: {e}"),
+    }
+}

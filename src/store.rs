@@ -1,0 +1,664 @@
+//! Store: the only module that writes to SQLite. Opens the database (WAL, foreign keys, a busy
+//! timeout), applies the embedded migrations in order (tracked by `PRAGMA user_version`), and
+//! offers the reads the scheduler and the CLI need. Each feed's poll is stored in one
+//! transaction: its items, their sources and classifications, the fetch history row and the
+//! feed's health commit together or not at all.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::Serialize;
+use url::Url;
+
+use crate::config::FeedConfig;
+use crate::model::{ClassifiedEntry, FeedSource, ParsedFeed, StoreOutcome};
+
+/// The schema migrations, in order; migration N sets `user_version` to N.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_initial.sql",
+    include_str!("../migrations/0001_initial.sql"),
+)];
+
+/// How long a writer waits for another connection's lock (a user's `sqlite3` shell, say).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database's folder could not be created.
+    #[error("cannot create the database folder {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The database file could not be opened or set up (permissions, not a database, locked).
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// A migration failed; the database stays at the previous version.
+    #[error("database {path}: migration {name} failed: {source}")]
+    Migrate {
+        path: PathBuf,
+        name: String,
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer tigris.
+    #[error(
+        "database {path} has schema version {found}, newer than this tigris knows ({known}); upgrade tigris"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    /// A full-text query SQLite could not read.
+    #[error("search query `{query}` is not valid: {reason}")]
+    Search { query: String, reason: String },
+    /// Any other SQLite error (disk full, I/O error).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// What a fetch did, for the fetch history table.
+#[derive(Debug, Clone)]
+pub struct FetchRecord {
+    pub started_at: DateTime<Utc>,
+    pub http_status: Option<u16>,
+    pub bytes: u64,
+    pub duration: Duration,
+}
+
+/// One row of `tigris feeds`: the `feed_health` view.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedHealth {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub enabled: bool,
+    pub state: String,
+    pub last_success_at: Option<String>,
+    pub last_checked_at: Option<String>,
+    pub next_check_at: Option<String>,
+    pub consecutive_failures: i64,
+    pub last_error: Option<String>,
+    pub items: i64,
+}
+
+/// One full-text search result.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    pub id: i64,
+    pub title: String,
+    pub url: Option<String>,
+    pub published_at: String,
+    pub snippet: String,
+}
+
+/// What syncing the config's feed list did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedSync {
+    pub added: usize,
+    pub disabled: usize,
+}
+
+/// The database, open and migrated.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Times are stored as RFC 3339 UTC text with a `Z`, which sorts as time does.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // WAL lets users read with sqlite3 while tigris writes; NORMAL sync is safe in WAL
+        // (a power cut can lose the last commits, never corrupt).
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let current: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|source| StoreError::Open {
+                path: self.path.clone(),
+                source,
+            })?;
+        let known = MIGRATIONS.len() as i64;
+        if current > known {
+            return Err(StoreError::SchemaTooNew {
+                path: self.path.clone(),
+                found: current,
+                known,
+            });
+        }
+        for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let version = index as i64 + 1;
+            let migrate_err = |source| StoreError::Migrate {
+                path: self.path.clone(),
+                name: name.to_string(),
+                source,
+            };
+            let tx = self.conn.transaction().map_err(migrate_err)?;
+            tx.execute_batch(sql).map_err(migrate_err)?;
+            tx.pragma_update(None, "user_version", version)
+                .map_err(migrate_err)?;
+            tx.commit().map_err(migrate_err)?;
+        }
+        Ok(())
+    }
+
+    /// The schema version (number of migrations applied).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))?)
+    }
+
+    /// Makes the feeds table match the config: new feeds are added (due at once), listed feeds
+    /// get their name and schedule from the config and are enabled, feeds no longer listed are
+    /// disabled (their items stay).
+    pub fn sync_feeds(&mut self, feeds: &[FeedConfig], now: DateTime<Utc>) -> Result<FeedSync, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut sync = FeedSync::default();
+        let mut listed = HashSet::new();
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO feeds (url, name, schedule, enabled, created_at)
+                 VALUES (?1, ?2, ?3, 1, ?4)
+                 ON CONFLICT (url) DO UPDATE
+                    SET name = excluded.name, schedule = excluded.schedule, enabled = 1
+                 RETURNING id, created_at = ?4",
+            )?;
+            for feed in feeds {
+                let (id, created): (i64, bool) = upsert.query_row(
+                    params![
+                        feed.url.as_str(),
+                        feed.name,
+                        feed.schedule.as_str(),
+                        timestamp(now)
+                    ],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?;
+                listed.insert(id);
+                if created {
+                    sync.added += 1;
+                }
+            }
+            let mut enabled = tx.prepare_cached("SELECT id FROM feeds WHERE enabled = 1")?;
+            let ids = enabled
+                .query_map([], |row| row.get::<_, i64>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut disable = tx.prepare_cached("UPDATE feeds SET enabled = 0 WHERE id = ?1")?;
+            for id in ids.into_iter().filter(|id| !listed.contains(id)) {
+                disable.execute([id])?;
+                sync.disabled += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(sync)
+    }
+
+    const FEED_SOURCE_COLUMNS: &'static str =
+        "id, url, name, schedule, etag, last_modified, body_hash";
+
+    fn feed_sources(&self, where_clause: &str, params: impl rusqlite::Params) -> Result<Vec<FeedSource>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM feeds WHERE {where_clause} ORDER BY next_check_at IS NOT NULL, next_check_at, id",
+            Self::FEED_SOURCE_COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params, |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+            ))
+        })?;
+        let mut feeds = Vec::new();
+        for row in rows {
+            let (id, url, name, schedule, etag, last_modified, body_hash) = row?;
+            // A URL that no longer parses (edited by hand in the database) is skipped with a
+            // warning rather than stopping the poll of every other feed.
+            match Url::parse(&url) {
+                Ok(url) => feeds.push(FeedSource {
+                    id,
+                    url,
+                    name,
+                    schedule,
+                    etag,
+                    last_modified,
+                    body_hash,
+                }),
+                Err(e) => {
+                    tracing::warn!(feed_id = id, url, "feed URL in the database is not a URL: {e}")
+                }
+            }
+        }
+        Ok(feeds)
+    }
+
+    /// Every enabled feed.
+    pub fn enabled_feeds(&self) -> Result<Vec<FeedSource>, StoreError> {
+        self.feed_sources("enabled = 1", [])
+    }
+
+    /// Enabled feeds whose next check time has come (or that were never checked).
+    pub fn due_feeds(&self, now: DateTime<Utc>) -> Result<Vec<FeedSource>, StoreError> {
+        self.feed_sources(
+            "enabled = 1 AND (next_check_at IS NULL OR next_check_at <= ?1)",
+            [timestamp(now)],
+        )
+    }
+
+    /// The earliest next check time among enabled feeds other than `exclude` (the ones being
+    /// refreshed right now); `None` when there are none. A never-checked feed counts as due now.
+    pub fn next_due_at_excluding(
+        &self,
+        now: DateTime<Utc>,
+        exclude: &HashSet<i64>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, next_check_at FROM feeds WHERE enabled = 1
+             ORDER BY next_check_at IS NOT NULL, next_check_at",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            if exclude.contains(&id) {
+                continue;
+            }
+            let next: Option<String> = row.get(1)?;
+            return Ok(Some(
+                next.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.with_timezone(&Utc))
+                    .unwrap_or(now),
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Stores a poll that brought a parsed document: its entries (new, updated, duplicate),
+    /// their classifications, the fetch history row and the feed's health, in one transaction.
+    pub fn store_poll(
+        &mut self,
+        feed: &FeedSource,
+        fetch: &FetchRecord,
+        validators: (Option<&str>, Option<&str>),
+        body_hash: &str,
+        parsed: &ParsedFeed,
+        entries: &[ClassifiedEntry],
+        next_check_at: DateTime<Utc>,
+    ) -> Result<StoreOutcome, StoreError> {
+        let now = timestamp(fetch.started_at);
+        let tx = self.conn.transaction()?;
+        let mut outcome = StoreOutcome::default();
+        for entry in entries {
+            match store_entry(&tx, feed.id, entry, &now)? {
+                EntryFate::New => outcome.new += 1,
+                EntryFate::Updated => outcome.updated += 1,
+                EntryFate::Unchanged => outcome.unchanged += 1,
+                EntryFate::Duplicate => outcome.duplicate += 1,
+            }
+        }
+        tx.execute(
+            "UPDATE feeds SET title = COALESCE(?2, title), site_url = COALESCE(?3, site_url),
+                    etag = ?4, last_modified = ?5, body_hash = ?6,
+                    last_checked_at = ?7, last_success_at = ?7, next_check_at = ?8,
+                    consecutive_failures = 0, last_error = NULL
+              WHERE id = ?1",
+            params![
+                feed.id,
+                parsed.title,
+                parsed.site_url,
+                validators.0,
+                validators.1,
+                body_hash,
+                now,
+                timestamp(next_check_at)
+            ],
+        )?;
+        insert_fetch(&tx, feed.id, fetch, "ok", &outcome, None)?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Stores a poll that needed no parse: a 304, or a body identical to the last one.
+    pub fn store_unchanged(
+        &mut self,
+        feed: &FeedSource,
+        fetch: &FetchRecord,
+        outcome_name: &str,
+        validators: (Option<&str>, Option<&str>),
+        next_check_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = timestamp(fetch.started_at);
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE feeds SET etag = COALESCE(?2, etag), last_modified = COALESCE(?3, last_modified),
+                    last_checked_at = ?4, last_success_at = ?4, next_check_at = ?5,
+                    consecutive_failures = 0, last_error = NULL
+              WHERE id = ?1",
+            params![
+                feed.id,
+                validators.0,
+                validators.1,
+                now,
+                timestamp(next_check_at)
+            ],
+        )?;
+        insert_fetch(&tx, feed.id, fetch, outcome_name, &StoreOutcome::default(), None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a failed poll: the fetch history row and the feed's failure count and error.
+    /// Nothing already stored for the feed is touched.
+    pub fn store_failure(
+        &mut self,
+        feed: &FeedSource,
+        fetch: &FetchRecord,
+        error: &str,
+        next_check_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = timestamp(fetch.started_at);
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE feeds SET last_checked_at = ?2, next_check_at = ?3,
+                    consecutive_failures = consecutive_failures + 1, last_error = ?4
+              WHERE id = ?1",
+            params![feed.id, now, timestamp(next_check_at), error],
+        )?;
+        insert_fetch(&tx, feed.id, fetch, "error", &StoreOutcome::default(), Some(error))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every feed with its health, from the `feed_health` view.
+    pub fn feed_health(&self) -> Result<Vec<FeedHealth>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, url, enabled, state, last_success_at, last_checked_at,
+                    next_check_at, consecutive_failures, last_error, items
+               FROM feed_health ORDER BY enabled DESC, name",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok(FeedHealth {
+                id: row.get(0)?,
+                name: row.get(1)?,
+                url: row.get(2)?,
+                enabled: row.get(3)?,
+                state: row.get(4)?,
+                last_success_at: row.get(5)?,
+                last_checked_at: row.get(6)?,
+                next_check_at: row.get(7)?,
+                consecutive_failures: row.get(8)?,
+                last_error: row.get(9)?,
+                items: row.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Full-text search over titles and text, best match first. The query uses SQLite FTS5
+    /// syntax (`"exact phrase"`, `a OR b`, `title:erbil`); text that is not valid FTS5 syntax
+    /// (such as `US-Iraq`) is searched as plain words instead.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Err(StoreError::Search {
+                query: query.to_string(),
+                reason: "it is empty".to_string(),
+            });
+        }
+        match self.search_fts(query, limit) {
+            Ok(hits) => Ok(hits),
+            Err(rusqlite::Error::SqliteFailure(_, Some(first_reason))) => {
+                // Quote every word so FTS5 reads them as plain terms.
+                let quoted = query
+                    .split_whitespace()
+                    .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.search_fts(&quoted, limit)
+                    .map_err(|_| StoreError::Search {
+                        query: query.to_string(),
+                        reason: first_reason,
+                    })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn search_fts(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, rusqlite::Error> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT i.id, i.title, i.url, COALESCE(i.published_at, i.first_seen_at),
+                    snippet(items_fts, 1, '[', ']', '…', 16)
+               FROM items_fts JOIN items i ON i.id = items_fts.rowid
+              WHERE items_fts MATCH ?1
+              ORDER BY rank LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![query, limit as i64], |row| {
+            Ok(SearchHit {
+                id: row.get(0)?,
+                title: row.get(1)?,
+                url: row.get(2)?,
+                published_at: row.get(3)?,
+                snippet: row.get(4)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Writes the WAL back into the main file and truncates it; run at shutdown so the
+    /// database is one self-contained file when tigris is not running.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+enum EntryFate {
+    New,
+    Updated,
+    Unchanged,
+    Duplicate,
+}
+
+/// Stores one entry of one feed. The order of the lookups is the dedup rule: this feed's own
+/// entry key first, then an item from another feed with the same canonical URL.
+fn store_entry(tx: &Transaction<'_>, feed_id: i64, entry: &ClassifiedEntry, now: &str) -> Result<EntryFate, StoreError> {
+    let keyed = &entry.keyed;
+    let known: Option<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT item_id, content_hash FROM item_sources WHERE feed_id = ?1 AND entry_key = ?2",
+        )?
+        .query_row(params![feed_id, keyed.entry_key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+
+    if let Some((item_id, source_hash)) = known {
+        if source_hash == keyed.content_hash {
+            return Ok(EntryFate::Unchanged);
+        }
+        tx.prepare_cached(
+            "UPDATE item_sources SET content_hash = ?3, url = ?4, last_seen_at = ?5
+              WHERE feed_id = ?1 AND entry_key = ?2",
+        )?
+        .execute(params![
+            feed_id,
+            keyed.entry_key,
+            keyed.content_hash,
+            keyed.entry.url,
+            now
+        ])?;
+        write_item(tx, Some(item_id), entry, now)?;
+        return Ok(EntryFate::Updated);
+    }
+
+    let same_story: Option<i64> = match &keyed.canonical_url {
+        Some(canonical) => tx
+            .prepare_cached(
+                "SELECT id FROM items
+                  WHERE canonical_url = ?1
+                    AND NOT EXISTS (SELECT 1 FROM item_sources s
+                                     WHERE s.item_id = items.id AND s.feed_id = ?2)
+                  ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![canonical, feed_id], |row| row.get(0))
+            .optional()?,
+        None => None,
+    };
+    let (item_id, fate) = match same_story {
+        Some(item_id) => (item_id, EntryFate::Duplicate),
+        None => (write_item(tx, None, entry, now)?, EntryFate::New),
+    };
+    tx.prepare_cached(
+        "INSERT INTO item_sources (item_id, feed_id, entry_key, guid, url, content_hash, first_seen_at, last_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+    )?
+    .execute(params![
+        item_id,
+        feed_id,
+        keyed.entry_key,
+        keyed.entry.guid,
+        keyed.entry.url,
+        keyed.content_hash,
+        now
+    ])?;
+    Ok(fate)
+}
+
+/// Inserts (`item_id` None) or updates an item row and its classifications; returns its id.
+fn write_item(tx: &Transaction<'_>, item_id: Option<i64>, entry: &ClassifiedEntry, now: &str) -> Result<i64, StoreError> {
+    let keyed = &entry.keyed;
+    let e = &keyed.entry;
+    let categories = serde_json::to_string(&e.categories).unwrap_or_else(|_| "[]".into());
+    let published_at = e.published.map(timestamp);
+    let updated_at = e.updated.map(timestamp);
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+        &keyed.canonical_url,
+        &e.url,
+        &e.title,
+        &e.author,
+        &e.summary,
+        &e.content_html,
+        &e.text,
+        &categories,
+        &published_at,
+        &updated_at,
+        &keyed.content_hash,
+        &now,
+    ];
+    let item_id = match item_id {
+        None => tx
+            .prepare_cached(
+                "INSERT INTO items (canonical_url, url, title, author, summary, content_html,
+                                    content_text, categories, published_at, updated_at,
+                                    content_hash, first_seen_at, last_changed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
+                 RETURNING id",
+            )?
+            .query_row(values.as_slice(), |row| row.get(0))?,
+        Some(id) => {
+            values.push(&id);
+            tx.prepare_cached(
+                "UPDATE items SET canonical_url = ?1, url = ?2, title = ?3, author = ?4,
+                        summary = ?5, content_html = ?6, content_text = ?7, categories = ?8,
+                        published_at = ?9, updated_at = ?10, content_hash = ?11,
+                        last_changed_at = ?12
+                  WHERE id = ?13",
+            )?
+            .execute(values.as_slice())?;
+            id
+        }
+    };
+    let mut classify = tx.prepare_cached(
+        "INSERT INTO classifications (item_id, topic, score, relevant, reasons, classifier, classified_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (item_id, topic) DO UPDATE
+            SET score = excluded.score, relevant = excluded.relevant, reasons = excluded.reasons,
+                classifier = excluded.classifier, classified_at = excluded.classified_at",
+    )?;
+    for c in &entry.classifications {
+        classify.execute(params![
+            item_id,
+            c.topic,
+            c.score,
+            c.relevant,
+            serde_json::to_string(&c.reasons).unwrap_or_else(|_| "[]".into()),
+            c.classifier,
+            now
+        ])?;
+    }
+    Ok(item_id)
+}
+
+fn insert_fetch(
+    tx: &Transaction<'_>,
+    feed_id: i64,
+    fetch: &FetchRecord,
+    outcome_name: &str,
+    outcome: &StoreOutcome,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO fetches (feed_id, started_at, outcome, http_status, bytes, duration_ms,
+                              items_new, items_updated, items_duplicate, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        feed_id,
+        timestamp(fetch.started_at),
+        outcome_name,
+        fetch.http_status,
+        fetch.bytes as i64,
+        fetch.duration.as_millis() as i64,
+        outcome.new as i64,
+        outcome.updated as i64,
+        outcome.duplicate as i64,
+        error
+    ])?;
+    Ok(())
+}
