@@ -197,6 +197,33 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// The folder relative paths in the config resolve against: the config file's own, absolute.
+fn config_dir(config_path: &Path) -> PathBuf {
+    let dir = config_path.parent().unwrap_or(Path::new(""));
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// Removes `.` and `..` components lexically, so logs and messages show
+/// `/srv/tigris/data/tigris.db` rather than `/srv/tigris/config/../data/tigris.db`. (Written by
+/// hand: `std::fs::canonicalize` needs the file to exist, and the database may not yet.)
+fn clean_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
 struct Validator<'a> {
     path: &'a Path,
     text: &'a str,
@@ -231,23 +258,14 @@ impl Validator<'_> {
     }
 
     fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
-        let base_dir = self
-            .path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let base_dir = if base_dir.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            base_dir
-        };
+        let base_dir = config_dir(self.path);
 
         let database = match &raw.storage.database {
             Some(v) if v.get_ref().trim().is_empty() => {
                 return Err(self.err("storage.database", v.span().start, "must not be empty"));
             }
-            Some(v) => base_dir.join(v.get_ref()),
-            None => base_dir.join(DEFAULT_DATABASE),
+            Some(v) => clean_path(&base_dir.join(v.get_ref())),
+            None => clean_path(&base_dir.join(DEFAULT_DATABASE)),
         };
 
         let default_schedule = match &raw.schedule.default {

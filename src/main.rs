@@ -8,7 +8,17 @@ fn main() {
     match tigris::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(error) => {
-            eprintln!("tigris: error: {error:#}");
+            // Error messages already include their cause where it helps; print each cause
+            // of the chain once.
+            let mut message = error.to_string();
+            for cause in error.chain().skip(1) {
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message.push_str(": ");
+                    message.push_str(&cause);
+                }
+            }
+            eprintln!("tigris: error: {message}");
             let is_config = error
                 .downcast_ref::<tigris::config::ConfigError>()
                 .is_some();
