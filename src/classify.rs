@@ -116,7 +116,13 @@ impl Classifier {
 fn normalize(s: &str) -> String {
     let mapped: String = s
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '-' { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' {
+                c
+            } else {
+                ' '
+            }
+        })
         .flat_map(char::to_lowercase)
         .collect();
     let mut out = String::with_capacity(mapped.len() + 2);
@@ -160,10 +166,14 @@ mod tests {
 
     #[test]
     fn one_side_alone_is_not_relevant() {
-        let c = Classifier::new().classify("Baghdad traffic plan", "The Iraqi capital opens a new bridge.");
+        let c = Classifier::new().classify(
+            "Baghdad traffic plan",
+            "The Iraqi capital opens a new bridge.",
+        );
         assert!(!c.relevant, "{c:?}");
         assert!(c.reasons.iter().any(|r| r == "no US term"));
-        let c = Classifier::new().classify("Pentagon budget", "The Pentagon asked Congress for funds.");
+        let c =
+            Classifier::new().classify("Pentagon budget", "The Pentagon asked Congress for funds.");
         assert!(!c.relevant, "{c:?}");
     }
 

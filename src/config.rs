@@ -200,7 +200,11 @@ fn line_of(text: &str, offset: usize) -> usize {
 /// The folder relative paths in the config resolve against: the config file's own, absolute.
 fn config_dir(config_path: &Path) -> PathBuf {
     let dir = config_path.parent().unwrap_or(Path::new(""));
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
@@ -240,7 +244,12 @@ impl Validator<'_> {
     }
 
     /// A positive integer setting, or its default.
-    fn positive(&self, key: &str, value: Option<Spanned<i64>>, default: u64) -> Result<u64, ConfigError> {
+    fn positive(
+        &self,
+        key: &str,
+        value: Option<Spanned<i64>>,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
         match value {
             None => Ok(default),
             Some(v) if *v.get_ref() > 0 => Ok(*v.get_ref() as u64),

@@ -141,7 +141,10 @@ mod tests {
         };
         assert_eq!(key_entry(entry.clone()).entry_key, "guid:g1");
         entry.guid = None;
-        assert_eq!(key_entry(entry.clone()).entry_key, "link:https://a.example/1");
+        assert_eq!(
+            key_entry(entry.clone()).entry_key,
+            "link:https://a.example/1"
+        );
         entry.url = None;
         let hashed = key_entry(entry.clone()).entry_key;
         assert!(hashed.starts_with("hash:"));

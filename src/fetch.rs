@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{
-    CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    LAST_MODIFIED,
+    CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
 };
 use url::Url;
 
@@ -89,7 +88,11 @@ impl Fetcher {
         self.send(url, self.client.get(url.clone())).await
     }
 
-    async fn send(&self, url: &Url, request: reqwest::RequestBuilder) -> Result<Fetched, FetchError> {
+    async fn send(
+        &self,
+        url: &Url,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Fetched, FetchError> {
         let mut response = request.send().await.map_err(|e| self.classify(url, e))?;
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED {
@@ -107,9 +110,13 @@ impl Fetcher {
         let limit = self.config.max_body_bytes;
         // A declared length over the cap is refused before reading a byte. (With compression
         // the declared length is the compressed size; the streaming check below covers that.)
-        if let Some(declared) = header_str(&headers, CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
+        if let Some(declared) =
+            header_str(&headers, CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
             && declared > limit
-            && response.headers().get(reqwest::header::CONTENT_ENCODING).is_none()
+            && response
+                .headers()
+                .get(reqwest::header::CONTENT_ENCODING)
+                .is_none()
         {
             return Err(FetchError::TooLarge {
                 url: url.clone(),

@@ -75,10 +75,7 @@ pub fn parse_feed(
 
 fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>) -> Entry {
     // xml:base on the entry wins over the document's URL (RFC 3986 §5.1).
-    let entry_base = entry
-        .base
-        .as_deref()
-        .and_then(|b| absolutize(b, feed_base));
+    let entry_base = entry.base.as_deref().and_then(|b| absolutize(b, feed_base));
     let base = entry_base.as_ref().or(feed_base);
 
     let url = pick_link(&entry.links)
@@ -95,7 +92,11 @@ fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>) -> Entry {
         .as_ref()
         .map(|s| s.content.clone())
         .filter(|s| !s.trim().is_empty());
-    let summary = entry.summary.as_ref().map(text_of).filter(|s| !s.is_empty());
+    let summary = entry
+        .summary
+        .as_ref()
+        .map(text_of)
+        .filter(|s| !s.is_empty());
     let text = match (&content_html, &summary_html) {
         (Some(html), _) => html_to_text(html),
         (None, Some(_)) => summary.clone().unwrap_or_default(),
@@ -141,7 +142,11 @@ fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>) -> Entry {
         title,
         author: Some(author).filter(|a| !a.is_empty()),
         // Keep the summary only when it adds something to the content.
-        summary: if content_html.is_some() { summary } else { None },
+        summary: if content_html.is_some() {
+            summary
+        } else {
+            None
+        },
         content_html: content_html.or(summary_html),
         text,
         published: entry.published.or(entry.updated),
@@ -251,7 +256,8 @@ mod tests {
 
     #[test]
     fn atom_xml_base_resolves_links() {
-        let xml = br#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://other.example/base/">
+        let xml =
+            br#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://other.example/base/">
 <title>A</title><id>urn:a</id><updated>2026-11-23T00:00:00Z</updated>
 <entry><id>urn:a:1</id><title type="html">&lt;i&gt;Erbil&lt;/i&gt; strike</title>
 <link rel="alternate" href="post/1"/><updated>2026-11-23T00:00:00Z</updated>
@@ -259,10 +265,7 @@ mod tests {
         let feed = parse_feed(xml, Some(&base()), "test", None).unwrap();
         let e = &feed.entries[0];
         assert_eq!(e.title, "Erbil strike");
-        assert_eq!(
-            e.url.as_deref(),
-            Some("https://other.example/base/post/1")
-        );
+        assert_eq!(e.url.as_deref(), Some("https://other.example/base/post/1"));
     }
 
     #[test]

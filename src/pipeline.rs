@@ -147,8 +147,10 @@ impl Pipeline {
             http_status,
             bytes,
             duration: clock.elapsed(),
+            etag: None,
+            last_modified: None,
+            next_check_at: self.next_check_at(&feed, started_at),
         };
-        let next_check_at = self.next_check_at(&feed, started_at);
 
         let result = match fetched {
             Ok(fetched) => {
@@ -156,7 +158,7 @@ impl Pipeline {
                 let source = feed.clone();
                 let record = record.clone();
                 tokio::task::spawn_blocking(move || {
-                    pipeline.process_blocking(&source, fetched, &record, next_check_at)
+                    pipeline.process_blocking(&source, fetched, record)
                 })
                 .await
                 .unwrap_or_else(|e| {
@@ -171,12 +173,17 @@ impl Pipeline {
 
         // A fetch or parse failure is a fact about the feed: record it. (A store failure was
         // the database's; recording it would most likely fail the same way.)
-        if let Err(error @ (PipelineError::Fetch(_) | PipelineError::Parse(_) | PipelineError::Internal { .. })) = &result {
+        if let Err(
+            error @ (PipelineError::Fetch(_)
+            | PipelineError::Parse(_)
+            | PipelineError::Internal { .. }),
+        ) = &result
+        {
             let message = error.to_string();
             let failed = feed.clone();
             let record = record.clone();
             if let Err(store_error) = self
-                .with_store(move |store| store.store_failure(&failed, &record, &message, next_check_at))
+                .with_store(move |store| store.store_failure(&failed, &record, &message))
                 .await
             {
                 tracing::error!(feed = %feed.url, "cannot record the failure: {store_error}");
@@ -199,41 +206,34 @@ impl Pipeline {
         &self,
         feed: &FeedSource,
         fetched: Fetched,
-        record: &FetchRecord,
-        next_check_at: DateTime<Utc>,
+        mut record: FetchRecord,
     ) -> Result<Refreshed, PipelineError> {
         let body = match fetched {
             Fetched::NotModified { .. } => {
-                lock(&self.store).store_unchanged(feed, record, "not_modified", (None, None), next_check_at)?;
+                lock(&self.store).store_unchanged(feed, &record, "not_modified")?;
                 return Ok(Refreshed::NotModified);
             }
             Fetched::Body(body) => body,
         };
-        let validators = (body.etag.as_deref(), body.last_modified.as_deref());
+        record.etag = body.etag;
+        record.last_modified = body.last_modified;
         // Servers that ignore conditional GET still often send the same bytes: skip the parse.
         let body_hash = hex::encode(Sha256::digest(&body.body));
         if feed.body_hash.as_deref() == Some(body_hash.as_str()) {
-            lock(&self.store).store_unchanged(feed, record, "unchanged_body", validators, next_check_at)?;
+            lock(&self.store).store_unchanged(feed, &record, "unchanged_body")?;
             return Ok(Refreshed::UnchangedBody);
         }
 
-        let parsed = parse::parse_feed(
+        let mut parsed = parse::parse_feed(
             &body.body,
             Some(&body.final_url),
             feed.url.as_str(),
             body.content_type.as_deref(),
         )?;
-        let keyed = dedup::key_entries(parsed.entries.clone());
+        let keyed = dedup::key_entries(std::mem::take(&mut parsed.entries));
         let classified = self.classifier.classify_entries(keyed);
-        let outcome = lock(&self.store).store_poll(
-            feed,
-            record,
-            validators,
-            &body_hash,
-            &parsed,
-            &classified,
-            next_check_at,
-        )?;
+        let outcome =
+            lock(&self.store).store_poll(feed, &record, &body_hash, &parsed, &classified)?;
         Ok(Refreshed::Stored(outcome))
     }
 
@@ -286,23 +286,28 @@ impl Pipeline {
         let pipeline = self.clone();
         let semaphore = semaphore.clone();
         let cancel = cancel.clone();
-        tasks.spawn(async move {
-            let _permit = tokio::select! {
-                permit = semaphore.acquire_owned() => permit.ok()?,
-                () = cancel.cancelled() => return None,
-            };
-            if cancel.is_cancelled() {
-                return None;
-            }
-            Some(pipeline.refresh_feed(feed).await)
-        })
-        .id()
+        tasks
+            .spawn(async move {
+                let _permit = tokio::select! {
+                    permit = semaphore.acquire_owned() => permit.ok()?,
+                    () = cancel.cancelled() => return None,
+                };
+                if cancel.is_cancelled() {
+                    return None;
+                }
+                Some(pipeline.refresh_feed(feed).await)
+            })
+            .id()
     }
 
     /// After cancellation: waits up to the grace period for in-flight refreshes, then drops
     /// the rest. A dropped refresh is cut at an await point; its store transaction runs on a
     /// blocking thread and is never cut, so nothing is half-written.
-    async fn drain(&self, tasks: &mut JoinSet<Option<FeedReport>>, mut on_report: impl FnMut(FeedReport)) {
+    async fn drain(
+        &self,
+        tasks: &mut JoinSet<Option<FeedReport>>,
+        mut on_report: impl FnMut(FeedReport),
+    ) {
         let deadline = tokio::time::sleep(self.shutdown_grace);
         tokio::pin!(deadline);
         loop {
@@ -388,7 +393,9 @@ impl Pipeline {
 fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
     // A panic while holding the lock leaves SQLite consistent (transactions roll back on
     // drop), so the poisoned guard is safe to use.
-    store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    store
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn feed_url(feed: &FeedSource) -> String {
@@ -402,15 +409,40 @@ fn log_report(report: &FeedReport) {
     let duration_ms = report.duration.as_millis() as u64;
     match &report.result {
         Ok(Refreshed::Stored(o)) => tracing::info!(
-            feed = url, status, new = o.new, updated = o.updated, duplicate = o.duplicate,
-            unchanged = o.unchanged, bytes = report.bytes, duration_ms, "fetched"
+            feed = url,
+            status,
+            new = o.new,
+            updated = o.updated,
+            duplicate = o.duplicate,
+            unchanged = o.unchanged,
+            bytes = report.bytes,
+            duration_ms,
+            "fetched"
         ),
         Ok(Refreshed::NotModified) => tracing::info!(
-            feed = url, status, new = 0, updated = 0, bytes = 0, duration_ms, "not modified"
+            feed = url,
+            status,
+            new = 0,
+            updated = 0,
+            bytes = 0,
+            duration_ms,
+            "not modified"
         ),
         Ok(Refreshed::UnchangedBody) => tracing::info!(
-            feed = url, status, new = 0, updated = 0, bytes = report.bytes, duration_ms, "body unchanged"
+            feed = url,
+            status,
+            new = 0,
+            updated = 0,
+            bytes = report.bytes,
+            duration_ms,
+            "body unchanged"
         ),
-        Err(e) => tracing::warn!(feed = url, status, bytes = report.bytes, duration_ms, "fetch failed: {e}"),
+        Err(e) => tracing::warn!(
+            feed = url,
+            status,
+            bytes = report.bytes,
+            duration_ms,
+            "fetch failed: {e}"
+        ),
     }
 }

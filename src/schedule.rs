@@ -77,10 +77,7 @@ impl CronSchedule {
     /// figure is wanted (e.g. an output feed's `<ttl>`).
     pub fn typical_interval(&self, from: DateTime<Utc>) -> Option<chrono::Duration> {
         let times: Vec<_> = self.schedule.after(&from).take(5).collect();
-        times
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .min()
+        times.windows(2).map(|w| w[1] - w[0]).min()
     }
 }
 

@@ -64,13 +64,18 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
 }
 
-/// What a fetch did, for the fetch history table.
+/// What a fetch did (for the fetch history table) and what it leaves for the next one.
 #[derive(Debug, Clone)]
 pub struct FetchRecord {
     pub started_at: DateTime<Utc>,
     pub http_status: Option<u16>,
     pub bytes: u64,
     pub duration: Duration,
+    /// The validators the response carried, for the next conditional GET.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// When the feed is due again.
+    pub next_check_at: DateTime<Utc>,
 }
 
 /// One row of `tigris feeds`: the `feed_health` view.
@@ -194,7 +199,11 @@ impl Store {
     /// Makes the feeds table match the config: new feeds are added (due at once), listed feeds
     /// get their name and schedule from the config and are enabled, feeds no longer listed are
     /// disabled (their items stay).
-    pub fn sync_feeds(&mut self, feeds: &[FeedConfig], now: DateTime<Utc>) -> Result<FeedSync, StoreError> {
+    pub fn sync_feeds(
+        &mut self,
+        feeds: &[FeedConfig],
+        now: DateTime<Utc>,
+    ) -> Result<FeedSync, StoreError> {
         let tx = self.conn.transaction()?;
         let mut sync = FeedSync::default();
         let mut listed = HashSet::new();
@@ -238,7 +247,11 @@ impl Store {
     const FEED_SOURCE_COLUMNS: &'static str =
         "id, url, name, schedule, etag, last_modified, body_hash";
 
-    fn feed_sources(&self, where_clause: &str, params: impl rusqlite::Params) -> Result<Vec<FeedSource>, StoreError> {
+    fn feed_sources(
+        &self,
+        where_clause: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<FeedSource>, StoreError> {
         let sql = format!(
             "SELECT {} FROM feeds WHERE {where_clause} ORDER BY next_check_at IS NOT NULL, next_check_at, id",
             Self::FEED_SOURCE_COLUMNS
@@ -271,7 +284,11 @@ impl Store {
                     body_hash,
                 }),
                 Err(e) => {
-                    tracing::warn!(feed_id = id, url, "feed URL in the database is not a URL: {e}")
+                    tracing::warn!(
+                        feed_id = id,
+                        url,
+                        "feed URL in the database is not a URL: {e}"
+                    )
                 }
             }
         }
@@ -324,11 +341,9 @@ impl Store {
         &mut self,
         feed: &FeedSource,
         fetch: &FetchRecord,
-        validators: (Option<&str>, Option<&str>),
         body_hash: &str,
         parsed: &ParsedFeed,
         entries: &[ClassifiedEntry],
-        next_check_at: DateTime<Utc>,
     ) -> Result<StoreOutcome, StoreError> {
         let now = timestamp(fetch.started_at);
         let tx = self.conn.transaction()?;
@@ -351,11 +366,11 @@ impl Store {
                 feed.id,
                 parsed.title,
                 parsed.site_url,
-                validators.0,
-                validators.1,
+                fetch.etag,
+                fetch.last_modified,
                 body_hash,
                 now,
-                timestamp(next_check_at)
+                timestamp(fetch.next_check_at)
             ],
         )?;
         insert_fetch(&tx, feed.id, fetch, "ok", &outcome, None)?;
@@ -369,8 +384,6 @@ impl Store {
         feed: &FeedSource,
         fetch: &FetchRecord,
         outcome_name: &str,
-        validators: (Option<&str>, Option<&str>),
-        next_check_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let now = timestamp(fetch.started_at);
         let tx = self.conn.transaction()?;
@@ -381,13 +394,20 @@ impl Store {
               WHERE id = ?1",
             params![
                 feed.id,
-                validators.0,
-                validators.1,
+                fetch.etag,
+                fetch.last_modified,
                 now,
-                timestamp(next_check_at)
+                timestamp(fetch.next_check_at)
             ],
         )?;
-        insert_fetch(&tx, feed.id, fetch, outcome_name, &StoreOutcome::default(), None)?;
+        insert_fetch(
+            &tx,
+            feed.id,
+            fetch,
+            outcome_name,
+            &StoreOutcome::default(),
+            None,
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -399,7 +419,6 @@ impl Store {
         feed: &FeedSource,
         fetch: &FetchRecord,
         error: &str,
-        next_check_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let now = timestamp(fetch.started_at);
         let tx = self.conn.transaction()?;
@@ -407,9 +426,16 @@ impl Store {
             "UPDATE feeds SET last_checked_at = ?2, next_check_at = ?3,
                     consecutive_failures = consecutive_failures + 1, last_error = ?4
               WHERE id = ?1",
-            params![feed.id, now, timestamp(next_check_at), error],
+            params![feed.id, now, timestamp(fetch.next_check_at), error],
         )?;
-        insert_fetch(&tx, feed.id, fetch, "error", &StoreOutcome::default(), Some(error))?;
+        insert_fetch(
+            &tx,
+            feed.id,
+            fetch,
+            "error",
+            &StoreOutcome::default(),
+            Some(error),
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -507,7 +533,12 @@ enum EntryFate {
 
 /// Stores one entry of one feed. The order of the lookups is the dedup rule: this feed's own
 /// entry key first, then an item from another feed with the same canonical URL.
-fn store_entry(tx: &Transaction<'_>, feed_id: i64, entry: &ClassifiedEntry, now: &str) -> Result<EntryFate, StoreError> {
+fn store_entry(
+    tx: &Transaction<'_>,
+    feed_id: i64,
+    entry: &ClassifiedEntry,
+    now: &str,
+) -> Result<EntryFate, StoreError> {
     let keyed = &entry.keyed;
     let known: Option<(i64, String)> = tx
         .prepare_cached(
@@ -571,7 +602,12 @@ fn store_entry(tx: &Transaction<'_>, feed_id: i64, entry: &ClassifiedEntry, now:
 }
 
 /// Inserts (`item_id` None) or updates an item row and its classifications; returns its id.
-fn write_item(tx: &Transaction<'_>, item_id: Option<i64>, entry: &ClassifiedEntry, now: &str) -> Result<i64, StoreError> {
+fn write_item(
+    tx: &Transaction<'_>,
+    item_id: Option<i64>,
+    entry: &ClassifiedEntry,
+    now: &str,
+) -> Result<i64, StoreError> {
     let keyed = &entry.keyed;
     let e = &keyed.entry;
     let categories = serde_json::to_string(&e.categories).unwrap_or_else(|_| "[]".into());

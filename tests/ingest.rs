@@ -26,26 +26,45 @@ fn items(prefix: &str, n: usize) -> Vec<Item> {
 fn four_formats(server: &FeedServer) -> Vec<(String, String)> {
     vec![
         (
-            server.set_feed("rss2", rss2("RSS two", &items("rss2", 3)), "application/rss+xml"),
+            server.set_feed(
+                "rss2",
+                rss2("RSS two", &items("rss2", 3)),
+                "application/rss+xml",
+            ),
             "RSS two".into(),
         ),
         (
-            server.set_feed("atom", atom("Atom", &items("atom", 3)), "application/atom+xml"),
+            server.set_feed(
+                "atom",
+                atom("Atom", &items("atom", 3)),
+                "application/atom+xml",
+            ),
             "Atom".into(),
         ),
         (
-            server.set_feed("rss1", rss1("RSS one", &items("rss1", 3)), "application/rdf+xml"),
+            server.set_feed(
+                "rss1",
+                rss1("RSS one", &items("rss1", 3)),
+                "application/rdf+xml",
+            ),
             "RSS one".into(),
         ),
         (
-            server.set_feed("json", json_feed("JSON", &items("json", 3)), "application/feed+json"),
+            server.set_feed(
+                "json",
+                json_feed("JSON", &items("json", 3)),
+                "application/feed+json",
+            ),
             "JSON".into(),
         ),
     ]
 }
 
 fn refs(feeds: &[(String, String)]) -> Vec<(&str, &str)> {
-    feeds.iter().map(|(u, n)| (u.as_str(), n.as_str())).collect()
+    feeds
+        .iter()
+        .map(|(u, n)| (u.as_str(), n.as_str()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,7 +203,10 @@ async fn the_same_story_in_two_feeds_with_tracking_parameters_is_one_item_with_t
         .db()
         .query_row("SELECT sources FROM latest_items", [], |r| r.get(0))
         .unwrap();
-    assert!(sources.contains("Wire A") && sources.contains("Wire B"), "{sources}");
+    assert!(
+        sources.contains("Wire A") && sources.contains("Wire B"),
+        "{sources}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,12 +234,23 @@ async fn an_entry_with_no_guid_and_no_link_keeps_its_id_across_polls() {
     assert!(first.1.starts_with("hash:"), "{first:?}");
 
     // A changed document (so neither 304 nor the body hash short-cuts the parse).
-    list.push(Item::new("other", "https://bare.example/2", "Another story", "text"));
+    list.push(Item::new(
+        "other",
+        "https://bare.example/2",
+        "Another story",
+        "text",
+    ));
     server.set_feed("bare", rss2("Bare", &list), "application/rss+xml");
     let out = tigris.run(&["poll"]).await;
-    assert!(stdout(&out).contains("1 new, 0 updated, 1 unchanged"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("1 new, 0 updated, 1 unchanged"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(
-        tigris.count("SELECT count(*) FROM items WHERE title = 'Militia drone attack on Erbil air base'"),
+        tigris.count(
+            "SELECT count(*) FROM items WHERE title = 'Militia drone attack on Erbil air base'"
+        ),
         1
     );
     let second: (i64, String) = tigris
@@ -240,7 +273,11 @@ async fn an_entry_with_no_guid_and_no_link_keeps_its_id_across_polls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_feeds_fail_alone_and_are_recorded_in_fetch_history() {
     let server = FeedServer::start().await;
-    let good = server.set_feed("good", rss2("Good", &items("good", 2)), "application/rss+xml");
+    let good = server.set_feed(
+        "good",
+        rss2("Good", &items("good", 2)),
+        "application/rss+xml",
+    );
     let bad = [
         (server.url("/status/500"), "HTTP 500"),
         (server.url("/slow"), "timed out"),
@@ -254,8 +291,15 @@ async fn failing_feeds_fail_alone_and_are_recorded_in_fetch_history() {
     tigris.write_config(&feeds, FAST);
     let started = std::time::Instant::now();
     let out = tigris.run(&["poll"]).await;
-    assert!(out.status.success(), "a poll with failed feeds exits 0: {}", stderr(&out));
-    assert!(started.elapsed() < Duration::from_secs(15), "the slow feed was not cut off");
+    assert!(
+        out.status.success(),
+        "a poll with failed feeds exits 0: {}",
+        stderr(&out)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the slow feed was not cut off"
+    );
     let text = stdout(&out);
     assert!(text.contains("4 failed"), "{text}");
     assert!(text.contains("2 new"), "{text}");
@@ -272,7 +316,10 @@ async fn failing_feeds_fail_alone_and_are_recorded_in_fetch_history() {
             )
             .unwrap_or_else(|e| panic!("no error recorded for {url}: {e}"));
         assert!(error.contains(expected), "{url}: {error}");
-        assert!(error.contains(url.trim_end_matches('/')), "error names the URL: {error}");
+        assert!(
+            error.contains(url.trim_end_matches('/')),
+            "error names the URL: {error}"
+        );
         assert_eq!(failures, 1);
     }
     let status: i64 = db
@@ -295,7 +342,11 @@ async fn no_more_than_max_concurrent_fetches_run_at_once() {
     let server = FeedServer::start().await;
     let mut urls = Vec::new();
     for i in 0..8 {
-        let url = server.set_feed(&format!("c{i}"), rss2("C", &items(&format!("c{i}"), 1)), "application/rss+xml");
+        let url = server.set_feed(
+            &format!("c{i}"),
+            rss2("C", &items(&format!("c{i}"), 1)),
+            "application/rss+xml",
+        );
         urls.push(format!("{url}?delay_ms=150"));
     }
     let feeds: Vec<(&str, &str)> = urls.iter().map(|u| (u.as_str(), "C")).collect();
@@ -327,23 +378,34 @@ async fn search_feeds_and_inspect_show_what_was_stored() {
     assert!(tigris.run(&["poll"]).await.status.success());
 
     let hits = tigris.run(&["search", "\"Ain al-Asad\""]).await;
-    assert!(stdout(&hits).contains("Rockets hit Ain al-Asad"), "{}", stdout(&hits));
+    assert!(
+        stdout(&hits).contains("Rockets hit Ain al-Asad"),
+        "{}",
+        stdout(&hits)
+    );
     // Not FTS5 syntax: searched as plain words rather than refused.
     let hits = tigris.run(&["search", "US-Iraq al-Asad"]).await;
     assert!(hits.status.success(), "{}", stderr(&hits));
 
     let feeds = tigris.run(&["feeds", "--json"]).await;
-    let row: serde_json::Value = serde_json::from_str(stdout(&feeds).lines().next().unwrap()).unwrap();
+    let row: serde_json::Value =
+        serde_json::from_str(stdout(&feeds).lines().next().unwrap()).unwrap();
     assert_eq!(row["name"], "Search desk");
     assert_eq!(row["state"], "ok");
     assert_eq!(row["items"], 1);
 
     let inspect = tigris.run(&["inspect", &url]).await;
     assert!(inspect.status.success(), "{}", stderr(&inspect));
-    let line: serde_json::Value = serde_json::from_str(stdout(&inspect).lines().next().unwrap()).unwrap();
+    let line: serde_json::Value =
+        serde_json::from_str(stdout(&inspect).lines().next().unwrap()).unwrap();
     assert_eq!(line["id"], "guid:s1");
     assert_eq!(line["url"], "https://s.example/1");
     assert_eq!(line["classification"][0]["topic"], "us-iraq");
     assert_eq!(line["classification"][0]["relevant"], true);
-    assert!(line["published"].as_str().unwrap().starts_with("2026-11-01T10:00:00"));
+    assert!(
+        line["published"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-01T10:00:00")
+    );
 }

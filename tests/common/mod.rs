@@ -292,7 +292,10 @@ async fn serve_feed(
         record(&state, path, &headers, 404);
         return StatusCode::NOT_FOUND.into_response();
     };
-    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(body.as_bytes()))[..16]);
+    let etag = format!(
+        "\"{}\"",
+        &hex::encode(Sha256::digest(body.as_bytes()))[..16]
+    );
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -330,7 +333,11 @@ async fn serve_status(
 async fn serve_slow(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
     record(&state, "/slow".into(), &headers, 200);
     tokio::time::sleep(Duration::from_secs(20)).await;
-    (StatusCode::OK, "<rss version=\"2.0\"><channel></channel></rss>").into_response()
+    (
+        StatusCode::OK,
+        "<rss version=\"2.0\"><channel></channel></rss>",
+    )
+        .into_response()
 }
 
 async fn serve_garbage(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
@@ -349,9 +356,8 @@ async fn serve_huge(State(state): State<Arc<ServerState>>, headers: HeaderMap) -
     let head = futures_util::stream::once(async {
         Ok::<_, std::io::Error>(b"<rss version=\"2.0\"><channel><title>huge</title>".to_vec())
     });
-    let filler = futures_util::stream::iter(
-        (0..1024).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024])),
-    );
+    let filler =
+        futures_util::stream::iter((0..1024).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024])));
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/rss+xml")],
@@ -385,7 +391,9 @@ impl Tigris {
         let mut text = String::from(sections);
         text.push('\n');
         for (url, name) in feeds {
-            text.push_str(&format!("[[feeds]]\nurl = \"{url}\"\nname = \"{name}\"\n\n"));
+            text.push_str(&format!(
+                "[[feeds]]\nurl = \"{url}\"\nname = \"{name}\"\n\n"
+            ));
         }
         std::fs::write(self.config_path(), text).unwrap();
     }
