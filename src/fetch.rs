@@ -145,6 +145,8 @@ impl Fetcher {
     }
 
     fn classify(&self, url: &Url, error: reqwest::Error) -> FetchError {
+        // The URL is in our own message already.
+        let error = error.without_url();
         if error.is_timeout() {
             FetchError::Timeout {
                 url: url.clone(),

@@ -409,3 +409,49 @@ async fn search_feeds_and_inspect_show_what_was_stored() {
             .starts_with("2026-11-01T10:00:00")
     );
 }
+
+#[tokio::test]
+async fn inspect_reads_every_fixture_format_with_absolute_links() {
+    let tigris = Tigris::new();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/feeds");
+    for (file, first_url) in [
+        (
+            "rss2.xml",
+            "https://baghdad-desk.example/000?utm_source=rss&utm_medium=feed",
+        ),
+        ("atom.xml", "https://erbil-wire.example/news/story-000.html"),
+        ("rss1.rdf", "https://rdf-monitor.example/item/000"),
+        (
+            "feed.json",
+            "https://baghdad-desk.example/000?fbclid=abc123#top",
+        ),
+    ] {
+        let out = tigris.run(&["inspect", &format!("{dir}/{file}")]).await;
+        assert!(out.status.success(), "{file}: {}", stderr(&out));
+        let lines: Vec<serde_json::Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 5, "{file}");
+        let first = &lines[0];
+        assert_eq!(first["url"].as_str(), Some(first_url), "{file}");
+        assert!(first["published"].as_str().is_some(), "{file}");
+        assert!(first["text"].as_str().unwrap().len() > 100, "{file}");
+        assert!(
+            !first["text"].as_str().unwrap().contains("<p>"),
+            "{file}: text keeps HTML"
+        );
+        if file == "rss2.xml" || file == "feed.json" {
+            // Both carry the same stories under different tracking parameters.
+            assert_eq!(
+                first["canonical_url"], "https://baghdad-desk.example/000",
+                "{file}"
+            );
+        }
+    }
+    let out = tigris
+        .run(&["inspect", &format!("{dir}/missing.xml")])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("missing.xml"), "{}", stderr(&out));
+}
