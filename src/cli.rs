@@ -61,8 +61,39 @@ pub enum Command {
         /// A path to a feed file, or an http(s) URL.
         source: String,
     },
-    /// Validate the config file and print the feed count.
+    /// Validate the config file and its topics, and print the feed count.
     CheckConfig,
+    /// Score items for a topic: JSON lines `{"id", "title", "summary"}` in (summary may hold
+    /// HTML), one JSON line per item out with `id`, `topic`, `score`, `relevant`, `subtopics`,
+    /// `evidence`.
+    Classify {
+        /// The topic id (default: every topic).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Read one plain text (the first line is the title) instead of JSON lines.
+        #[arg(long)]
+        text: bool,
+        /// The input file, or `-` for standard input.
+        #[arg(default_value = "-")]
+        input: String,
+    },
+    /// Rescore stored items whose classification is missing or came from another version of
+    /// the classifier or of the topic files. `tigris run` does this at start too.
+    Reclassify,
+    /// Fit a topic's learned weights on a labeled set and write its model file; prints
+    /// precision and recall on the held-out split.
+    Train {
+        /// The topic id.
+        #[arg(long, default_value = "us-iraq")]
+        topic: String,
+        /// The labeled set (JSON lines with `id`, `title`, `summary`, `relevant`, `kind`,
+        /// `subtopics`, `split`).
+        #[arg(long, default_value = "tests/data/classify/labeled.jsonl")]
+        data: PathBuf,
+        /// Where to write the model (default: the `model` the topic file names).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Runs the command; returns the process exit code.
@@ -72,14 +103,22 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::CheckConfig => {
             let config = Config::load(&cli.config)?;
+            let classifier = Classifier::load(&config.classify.topics_dir)?;
+            let topics: Vec<&str> = classifier.topics().iter().map(|t| t.id.as_str()).collect();
             println!(
-                "{}: ok, {} feeds, database {}",
+                "{}: ok, {} feeds, topics {}, database {}",
                 config.path.display(),
                 config.feeds.len(),
+                topics.join(", "),
                 config.storage.database.display()
             );
             Ok(0)
         }
+        Command::Classify { topic, text, input } => {
+            classify(&cli.config, topic.as_deref(), text, &input)
+        }
+        Command::Reclassify => runtime()?.block_on(reclassify(&cli.config)),
+        Command::Train { topic, data, out } => train(&cli.config, &topic, &data, out),
         Command::Run => runtime()?.block_on(run_daemon(&cli.config)),
         Command::Poll => runtime()?.block_on(poll(&cli.config)),
         Command::Feeds { json } => feeds(&cli.config, json),
@@ -141,6 +180,7 @@ fn shutdown_on_signals() -> Result<CancellationToken> {
 
 async fn run_daemon(config_path: &std::path::Path) -> Result<i32> {
     let config = Config::load(config_path)?;
+    let classifier = Classifier::load(&config.classify.topics_dir)?;
     let store = open_store(&config)?;
     let cancel = shutdown_on_signals()?;
     tracing::info!(
@@ -149,17 +189,22 @@ async fn run_daemon(config_path: &std::path::Path) -> Result<i32> {
         "tigris {} started",
         env!("CARGO_PKG_VERSION")
     );
-    let pipeline = Pipeline::new(&config, store)?;
+    let pipeline = Pipeline::new(&config, store, classifier)?;
+    let rescored = pipeline.reclassify().await?;
+    if rescored > 0 {
+        tracing::info!(items = rescored, "rescored items for changed topics");
+    }
     pipeline.run(cancel).await?;
     Ok(0)
 }
 
 async fn poll(config_path: &std::path::Path) -> Result<i32> {
     let config = Config::load(config_path)?;
+    let classifier = Classifier::load(&config.classify.topics_dir)?;
     let store = open_store(&config)?;
     let feeds = store.enabled_feeds()?;
     let cancel = shutdown_on_signals()?;
-    let pipeline = Pipeline::new(&config, store)?;
+    let pipeline = Pipeline::new(&config, store, classifier)?;
 
     let progress = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(feeds.len() as u64)
@@ -314,7 +359,8 @@ async fn inspect(config_path: &std::path::Path, source: &str) -> Result<i32> {
         }
     };
     let parsed = parse::parse_feed(&body, base.as_ref(), source, content_type.as_deref())?;
-    let classified = Classifier::new().classify_entries(dedup::key_entries(parsed.entries));
+    let classifier = Classifier::load(&config.classify.topics_dir)?;
+    let classified = classifier.classify_entries(dedup::key_entries(parsed.entries));
     let mut out = std::io::stdout().lock();
     for item in &classified {
         let k = &item.keyed;
@@ -334,5 +380,149 @@ async fn inspect(config_path: &std::path::Path, source: &str) -> Result<i32> {
         });
         writeln!(out, "{line}")?;
     }
+    Ok(0)
+}
+
+async fn reclassify(config_path: &std::path::Path) -> Result<i32> {
+    let config = Config::load(config_path)?;
+    let classifier = Classifier::load(&config.classify.topics_dir)?;
+    let store = Store::open(&config.storage.database)?;
+    let pipeline = Pipeline::new(&config, store, classifier)?;
+    let started = Instant::now();
+    let rescored = pipeline.reclassify().await?;
+    pipeline.checkpoint().await?;
+    println!(
+        "rescored {rescored} items in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(0)
+}
+
+/// One line of `tigris classify` input.
+#[derive(serde::Deserialize)]
+struct ClassifyInput {
+    id: serde_json::Value,
+    title: String,
+    #[serde(default)]
+    summary: String,
+}
+
+fn classify(
+    config_path: &std::path::Path,
+    topic: Option<&str>,
+    plain: bool,
+    input: &str,
+) -> Result<i32> {
+    let config = Config::load(config_path)?;
+    let classifier = Classifier::load(&config.classify.topics_dir)?;
+    let topics: Vec<&crate::classify::Topic> = match topic {
+        Some(id) => vec![classifier.topic(id).with_context(|| {
+            let known: Vec<&str> = classifier.topics().iter().map(|t| t.id.as_str()).collect();
+            format!("--topic {id}: no such topic (known: {})", known.join(", "))
+        })?],
+        None => classifier.topics().iter().collect(),
+    };
+    let reader: Box<dyn std::io::BufRead> = if input == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(input).with_context(|| format!("cannot read {input}"))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut out = std::io::stdout().lock();
+    let emit =
+        |out: &mut dyn Write, id: &serde_json::Value, title: &str, text: &str| -> Result<()> {
+            for topic in &topics {
+                let c = crate::classify::classify_topic(topic, title, text);
+                let line = serde_json::json!({
+                    "id": id,
+                    "topic": c.topic,
+                    "score": c.score,
+                    "relevant": c.relevant,
+                    "subtopics": c.subtopics,
+                    "evidence": c.evidence,
+                    "classifier": c.classifier,
+                });
+                writeln!(out, "{line}")?;
+            }
+            Ok(())
+        };
+    if plain {
+        let mut text = String::new();
+        let mut reader = reader;
+        reader
+            .read_to_string(&mut text)
+            .context("cannot read the input text")?;
+        let (title, body) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+        emit(
+            &mut out,
+            &serde_json::Value::Null,
+            title.trim(),
+            &parse::html_to_text(body),
+        )?;
+        return Ok(0);
+    }
+    let mut bad_lines = 0;
+    for (index, line) in std::io::BufRead::lines(reader).enumerate() {
+        let number = index + 1;
+        let line = line.with_context(|| format!("{input}: cannot read line {number}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<ClassifyInput>(&line) {
+            Ok(item) => emit(
+                &mut out,
+                &item.id,
+                &item.title,
+                &parse::html_to_text(&item.summary),
+            )?,
+            Err(e) => {
+                bad_lines += 1;
+                eprintln!("tigris: {input}:{number}: bad input line: {e}");
+            }
+        }
+    }
+    Ok(if bad_lines > 0 { 1 } else { 0 })
+}
+
+fn train(
+    config_path: &std::path::Path,
+    topic_id: &str,
+    data: &std::path::Path,
+    out: Option<PathBuf>,
+) -> Result<i32> {
+    use crate::classify::train::{self, TrainSettings};
+    let config = Config::load(config_path)?;
+    let path = config.classify.topics_dir.join(format!("{topic_id}.toml"));
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("--topic {topic_id}: cannot read {}", path.display()))?;
+    // Train from the topic file alone: its groups and rules define the features.
+    let topic = crate::classify::Topic::from_toml(&path, &text)?;
+    let out = out
+        .or_else(|| topic.model_path.clone())
+        .with_context(|| format!("{}: names no `model` file; give --out", path.display()))?;
+    let items = train::read_labeled(data)?;
+    let started = Instant::now();
+    let model = train::train(&topic, &items, TrainSettings::default(), data)?;
+    let tsv = model.to_tsv(&topic, &data.display().to_string());
+    std::fs::write(&out, &tsv).with_context(|| format!("cannot write {}", out.display()))?;
+    let mut trained = topic.clone();
+    trained.apply_model(&out, &tsv)?;
+    let heldout: Vec<_> = items.iter().filter(|i| i.split == "heldout").collect();
+    println!(
+        "trained `{topic_id}` on {} items in {:.2} s: {} weights written to {}",
+        model.trained_on,
+        started.elapsed().as_secs_f64(),
+        model.weights.len() + 1,
+        out.display()
+    );
+    println!(
+        "held-out ({} items): {}",
+        heldout.len(),
+        train::evaluate(&trained, heldout.iter().copied())
+    );
+    println!(
+        "keyword filter `iraq` on the same items: {}",
+        train::evaluate_keyword("iraq", heldout.iter().copied())
+    );
     Ok(0)
 }

@@ -19,6 +19,7 @@ use crate::schedule::CronSchedule;
 pub const DEFAULT_CONFIG_PATH: &str = "config/tigris.toml";
 
 const DEFAULT_DATABASE: &str = "data/tigris.db";
+const DEFAULT_TOPICS_DIR: &str = "topics";
 const DEFAULT_SCHEDULE: &str = "*/15 * * * *";
 const DEFAULT_MAX_CONCURRENT_FETCHES: usize = 16;
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -63,7 +64,14 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub fetch: FetchConfig,
     pub server: ServerConfig,
+    pub classify: ClassifyConfig,
     pub feeds: Vec<FeedConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClassifyConfig {
+    /// The folder of topic files (`*.toml`), absolute.
+    pub topics_dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +134,8 @@ struct RawConfig {
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
+    classify: RawClassify,
+    #[serde(default)]
     feeds: Vec<RawFeed>,
 }
 
@@ -156,6 +166,12 @@ struct RawFetch {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawClassify {
+    topics_dir: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -277,6 +293,14 @@ impl Validator<'_> {
             None => clean_path(&base_dir.join(DEFAULT_DATABASE)),
         };
 
+        let topics_dir = match &raw.classify.topics_dir {
+            Some(v) if v.get_ref().trim().is_empty() => {
+                return Err(self.err("classify.topics_dir", v.span().start, "must not be empty"));
+            }
+            Some(v) => clean_path(&base_dir.join(v.get_ref())),
+            None => clean_path(&base_dir.join(DEFAULT_TOPICS_DIR)),
+        };
+
         let default_schedule = match &raw.schedule.default {
             Some(v) => self.cron("schedule.default", v)?,
             None => CronSchedule::parse(DEFAULT_SCHEDULE)
@@ -388,6 +412,7 @@ impl Validator<'_> {
             },
             fetch,
             server: ServerConfig { listen },
+            classify: ClassifyConfig { topics_dir },
             feeds,
         })
     }

@@ -21,7 +21,10 @@ fn main() {
             eprintln!("tigris: error: {message}");
             let is_config = error
                 .downcast_ref::<tigris::config::ConfigError>()
-                .is_some();
+                .is_some()
+                || error
+                    .downcast_ref::<tigris::classify::TopicError>()
+                    .is_some();
             std::process::exit(if is_config { 2 } else { 1 });
         }
     }

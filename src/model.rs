@@ -93,12 +93,31 @@ pub struct KeyedEntry {
 #[derive(Debug, Clone, Serialize)]
 pub struct Classification {
     pub topic: String,
+    /// In [0, 1].
     pub score: f64,
+    /// The score reached the topic's threshold.
     pub relevant: bool,
-    /// Human-readable reasons for the score.
-    pub reasons: Vec<String>,
-    /// Name and version of the classifier that produced it.
+    /// The topic's subtopics this item is about (only for relevant items), most evident first.
+    pub subtopics: Vec<String>,
+    /// The features that made the score, strongest first.
+    pub evidence: Vec<Evidence>,
+    /// Engine and topic version that produced it, e.g. `topic-engine-1/us-iraq@3fa2…`.
     pub classifier: String,
+}
+
+/// One piece of evidence for a score: a feature the item has and the logit it added.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Evidence {
+    /// `term` (a topic term), `rule` (a topic rule) or `word` (a learned word feature).
+    pub kind: String,
+    pub name: String,
+    /// For terms: the group it belongs to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub group: Option<String>,
+    /// For terms: `title` or `text`.
+    #[serde(rename = "where", skip_serializing_if = "Option::is_none", default)]
+    pub place: Option<String>,
+    pub weight: f64,
 }
 
 /// An entry ready to store: keyed and classified.

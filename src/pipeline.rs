@@ -92,10 +92,14 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(config: &Config, store: Store) -> Result<Pipeline, FetchError> {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        classifier: Classifier,
+    ) -> Result<Pipeline, FetchError> {
         Ok(Pipeline {
             fetcher: Fetcher::new(&config.fetch)?,
-            classifier: Arc::new(Classifier::new()),
+            classifier: Arc::new(classifier),
             store: Arc::new(Mutex::new(store)),
             default_schedule: config.schedule.default.clone(),
             max_concurrent_fetches: config.schedule.max_concurrent_fetches,
@@ -382,6 +386,41 @@ impl Pipeline {
         self.with_store(|store| store.checkpoint()).await?;
         tracing::info!("stopped");
         Ok(())
+    }
+
+    /// Rescores stored items whose classification for a topic is missing or was made by
+    /// another classifier or topic version, in batches (one transaction each). Returns how
+    /// many items were rescored.
+    pub async fn reclassify(&self) -> Result<u64, PipelineError> {
+        const BATCH: usize = 2000;
+        let mut total = 0;
+        for topic in self.classifier.topics() {
+            let topic_id = topic.id.clone();
+            let version = Classifier::version_of(topic);
+            let mut after_id = 0;
+            loop {
+                let (id, v) = (topic_id.clone(), version.clone());
+                let batch = self
+                    .with_store(move |store| store.items_to_reclassify(&id, &v, after_id, BATCH))
+                    .await?;
+                let Some(&(last, _, _)) = batch.last() else {
+                    break;
+                };
+                after_id = last;
+                let classifier = self.classifier.clone();
+                let count = batch.len() as u64;
+                self.with_store(move |store| {
+                    let scored: Vec<_> = batch
+                        .iter()
+                        .map(|(id, title, text)| (*id, classifier.classify(title, text)))
+                        .collect();
+                    store.store_classifications(&scored, Utc::now())
+                })
+                .await?;
+                total += count;
+            }
+        }
+        Ok(total)
     }
 
     /// Writes the WAL back into the database file.

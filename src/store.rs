@@ -14,13 +14,19 @@ use serde::Serialize;
 use url::Url;
 
 use crate::config::FeedConfig;
-use crate::model::{ClassifiedEntry, FeedSource, ParsedFeed, StoreOutcome};
+use crate::model::{Classification, ClassifiedEntry, FeedSource, ParsedFeed, StoreOutcome};
 
 /// The schema migrations, in order; migration N sets `user_version` to N.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_initial.sql",
-    include_str!("../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_initial.sql",
+        include_str!("../migrations/0001_initial.sql"),
+    ),
+    (
+        "0002_topic_engine.sql",
+        include_str!("../migrations/0002_topic_engine.sql"),
+    ),
+];
 
 /// How long a writer waits for another connection's lock (a user's `sqlite3` shell, say).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -515,6 +521,42 @@ impl Store {
         rows.collect()
     }
 
+    /// Up to `limit` items, after `after_id`, whose classification for `topic` is missing or
+    /// was made by another classifier version than `version`: (id, title, text).
+    pub fn items_to_reclassify(
+        &self,
+        topic: &str,
+        version: &str,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT i.id, i.title, i.content_text FROM items i
+              LEFT JOIN classifications c ON c.item_id = i.id AND c.topic = ?1
+              WHERE i.id > ?3 AND (c.classifier IS NULL OR c.classifier <> ?2)
+              ORDER BY i.id LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![topic, version, after_id, limit as i64], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Stores new classifications of existing items, in one transaction.
+    pub fn store_classifications(
+        &mut self,
+        scored: &[(i64, Vec<Classification>)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = timestamp(now);
+        let tx = self.conn.transaction()?;
+        for (item_id, classifications) in scored {
+            write_classifications(&tx, *item_id, classifications, &now)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Writes the WAL back into the main file and truncates it; run at shutdown so the
     /// database is one self-contained file when tigris is not running.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
@@ -650,25 +692,38 @@ fn write_item(
             id
         }
     };
+    write_classifications(tx, item_id, &entry.classifications, now)?;
+    Ok(item_id)
+}
+
+/// Inserts or replaces an item's classifications.
+fn write_classifications(
+    tx: &Transaction<'_>,
+    item_id: i64,
+    classifications: &[Classification],
+    now: &str,
+) -> Result<(), StoreError> {
     let mut classify = tx.prepare_cached(
-        "INSERT INTO classifications (item_id, topic, score, relevant, reasons, classifier, classified_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO classifications (item_id, topic, score, relevant, subtopics, evidence, classifier, classified_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (item_id, topic) DO UPDATE
-            SET score = excluded.score, relevant = excluded.relevant, reasons = excluded.reasons,
-                classifier = excluded.classifier, classified_at = excluded.classified_at",
+            SET score = excluded.score, relevant = excluded.relevant, subtopics = excluded.subtopics,
+                evidence = excluded.evidence, classifier = excluded.classifier,
+                classified_at = excluded.classified_at",
     )?;
-    for c in &entry.classifications {
+    for c in classifications {
         classify.execute(params![
             item_id,
             c.topic,
             c.score,
             c.relevant,
-            serde_json::to_string(&c.reasons).unwrap_or_else(|_| "[]".into()),
+            serde_json::to_string(&c.subtopics).unwrap_or_else(|_| "[]".into()),
+            serde_json::to_string(&c.evidence).unwrap_or_else(|_| "[]".into()),
             c.classifier,
             now
         ])?;
     }
-    Ok(item_id)
+    Ok(())
 }
 
 fn insert_fetch(

@@ -413,6 +413,7 @@ async fn search_feeds_and_inspect_show_what_was_stored() {
 #[tokio::test]
 async fn inspect_reads_every_fixture_format_with_absolute_links() {
     let tigris = Tigris::new();
+    tigris.write_config(&[], "");
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/feeds");
     for (file, first_url) in [
         (

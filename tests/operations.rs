@@ -83,11 +83,7 @@ async fn an_unwritable_database_path_gives_a_clear_error() {
     // A regular file where the database folder should be: not creatable, even for root.
     let blocker = tigris.dir.path().join("blocker");
     std::fs::write(&blocker, "not a folder").unwrap();
-    std::fs::write(
-        tigris.config_path(),
-        "[storage]\ndatabase = \"blocker/tigris.db\"\n",
-    )
-    .unwrap();
+    tigris.write_config(&[], "[storage]\ndatabase = \"blocker/tigris.db\"\n");
     let out = tigris.run(&["poll"]).await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -96,7 +92,7 @@ async fn an_unwritable_database_path_gives_a_clear_error() {
 
     // A file that is not a SQLite database.
     std::fs::write(tigris.dir.path().join("junk.db"), vec![b'x'; 4096]).unwrap();
-    std::fs::write(tigris.config_path(), "[storage]\ndatabase = \"junk.db\"\n").unwrap();
+    tigris.write_config(&[], "[storage]\ndatabase = \"junk.db\"\n");
     let out = tigris.run(&["feeds"]).await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);

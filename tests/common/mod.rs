@@ -26,6 +26,9 @@ pub const SEEDS: [&str; 5] = [
     include_str!("../data/seeds/004_a0345ad12af6fa6c.txt"),
 ];
 
+/// The shipped topic files.
+pub const SHIPPED_TOPICS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/topics");
+
 /// One item of a generated fixture feed.
 #[derive(Clone, Debug)]
 pub struct Item {
@@ -386,9 +389,14 @@ impl Tigris {
         self.dir.path().join("data/tigris.db")
     }
 
-    /// Writes a config with `feeds` (url, name) and extra TOML for the other sections.
+    /// Writes a config with `feeds` (url, name) and extra TOML for the other sections. The
+    /// topics are the shipped ones unless `sections` has a `[classify]` table.
     pub fn write_config(&self, feeds: &[(&str, &str)], sections: &str) {
-        let mut text = String::from(sections);
+        let mut text = String::new();
+        if !sections.contains("[classify]") {
+            text.push_str(&format!("[classify]\ntopics_dir = \"{SHIPPED_TOPICS}\"\n"));
+        }
+        text.push_str(sections);
         text.push('\n');
         for (url, name) in feeds {
             text.push_str(&format!(

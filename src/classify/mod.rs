@@ -1,0 +1,566 @@
+//! Classify: scores each entry for each topic tigris follows. Pure: text in, scores out.
+//!
+//! A topic is data (`config/topics/<id>.toml`, see [`topic`]): weighted term groups, rules
+//! over them (e.g. "an Iraq term and a US term within 30 words"), subtopics, a threshold, and
+//! optionally learned weights for word and word-pair features ([`train`] fits them by logistic
+//! regression on a labeled set). An item's score is the logistic function of the sum of the
+//! weights of the features it has, so every score is explained by the features that made it:
+//! the evidence lists them with their weights.
+
+pub mod text;
+pub mod topic;
+pub mod train;
+
+use std::cell::RefCell;
+
+use rustc_hash::FxHashSet;
+
+use crate::model::{Classification, ClassifiedEntry, Evidence, KeyedEntry};
+use text::Token;
+use topic::{GROUP_CAP, KIND_PAIR, KIND_TITLE_WORD, KIND_WORD, SUBTOPIC_GROUP_PREFIX, Scope};
+pub use topic::{Topic, TopicError};
+
+/// The engine's version, stored with every classification beside the topic's own version.
+pub const ENGINE_VERSION: &str = "topic-engine-1";
+
+/// At most this many evidence entries are kept per item.
+const MAX_EVIDENCE: usize = 12;
+
+/// Scores entries for a set of topics. Cheap to share: scoring takes `&self`.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    topics: Vec<Topic>,
+}
+
+/// Per-thread scratch buffers, so scoring allocates little per item.
+#[derive(Default)]
+struct Scratch {
+    tokens: Vec<Token>,
+    seen: FxHashSet<u64>,
+    /// (position, term) of every term occurrence.
+    hits: Vec<(u32, u32)>,
+    /// (term, 1 = seen in title | 2 = seen in text).
+    places: Vec<(u32, u8)>,
+    /// (position, slot) of a rule's hits, and per-slot counts, for `near`.
+    window: Vec<(u32, usize)>,
+    counts: Vec<u32>,
+    analysis: Analysis,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// What the engine found in one item for one topic.
+#[derive(Debug, Default, Clone)]
+pub struct Analysis {
+    /// Distinct terms found, per group, in the title and in the text.
+    pub group_title: Vec<u32>,
+    pub group_text: Vec<u32>,
+    /// Which rules hold.
+    pub rules: Vec<bool>,
+    /// (term index, first position, in title) of each distinct term found.
+    pub terms: Vec<(u32, u32, bool)>,
+    /// Word features present, each once. Scoring keeps only those the model has a weight
+    /// for; training keeps all.
+    pub words: Vec<WordFeature>,
+}
+
+/// A word, title-word or word-pair feature of an item.
+#[derive(Debug, Clone, Copy)]
+pub struct WordFeature {
+    pub key: u64,
+    pub kind: u64,
+    /// The model's weight for it, 0 when it has none.
+    pub weight: f32,
+    pub in_title: bool,
+    /// The word (and, for a pair, the next word) where it was first seen.
+    pub token: Token,
+    pub next: Option<Token>,
+}
+
+/// Which word features `analyze` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Words {
+    /// Those with a learned weight (scoring).
+    Weighted,
+    /// All (training).
+    All,
+}
+
+impl Classifier {
+    pub fn new(topics: Vec<Topic>) -> Classifier {
+        Classifier { topics }
+    }
+
+    /// Loads every topic file (`*.toml`) of `dir` with its model.
+    pub fn load(dir: &std::path::Path) -> Result<Classifier, TopicError> {
+        Ok(Classifier::new(topic::load_dir(dir)?))
+    }
+
+    pub fn topics(&self) -> &[Topic] {
+        &self.topics
+    }
+
+    pub fn topic(&self, id: &str) -> Option<&Topic> {
+        self.topics.iter().find(|t| t.id == id)
+    }
+
+    /// The version string stored with a topic's classifications.
+    pub fn version_of(topic: &Topic) -> String {
+        topic.classifier_version.clone()
+    }
+
+    pub fn classify_entries(&self, entries: Vec<KeyedEntry>) -> Vec<ClassifiedEntry> {
+        entries
+            .into_iter()
+            .map(|keyed| {
+                let classifications = self.classify(&keyed.entry.title, &keyed.entry.text);
+                ClassifiedEntry {
+                    keyed,
+                    classifications,
+                }
+            })
+            .collect()
+    }
+
+    /// Scores one title and text for every topic.
+    pub fn classify(&self, title: &str, text: &str) -> Vec<Classification> {
+        self.topics
+            .iter()
+            .map(|topic| classify_topic(topic, title, text))
+            .collect()
+    }
+}
+
+/// Scores one item for one topic.
+pub fn classify_topic(topic: &Topic, title: &str, text: &str) -> Classification {
+    let (score, relevant, evidence, subtopics) =
+        with_analysis(topic, title, text, Words::Weighted, |a| {
+            let (logit, evidence) = score(topic, a, title, text);
+            let score = sigmoid(logit);
+            let relevant = score >= topic.threshold;
+            let subtopics = if relevant {
+                subtopics_of(topic, a)
+            } else {
+                Vec::new()
+            };
+            (score, relevant, evidence, subtopics)
+        });
+    Classification {
+        topic: topic.id.clone(),
+        score: (score * 10_000.0).round() / 10_000.0,
+        relevant,
+        subtopics,
+        evidence,
+        classifier: topic.classifier_version.clone(),
+    }
+}
+
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Finds the topic's terms, rules and word features in an item.
+pub fn analyze(topic: &Topic, title: &str, text: &str, keep: Words) -> Analysis {
+    with_analysis(topic, title, text, keep, Analysis::clone)
+}
+
+/// Analyzes an item into this thread's reusable buffers and hands the result to `f`.
+fn with_analysis<R>(
+    topic: &Topic,
+    title: &str,
+    text: &str,
+    keep: Words,
+    f: impl FnOnce(&Analysis) -> R,
+) -> R {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let Scratch {
+            tokens,
+            seen,
+            hits,
+            places,
+            window,
+            counts,
+            analysis: a,
+        } = &mut *scratch;
+        tokens.clear();
+        text::tokenize(title, 64, tokens);
+        let n_title = tokens.len();
+        text::tokenize(text, topic.max_text_words, tokens);
+
+        a.group_title.clear();
+        a.group_title.resize(topic.groups.len(), 0);
+        a.group_text.clear();
+        a.group_text.resize(topic.groups.len(), 0);
+        a.rules.clear();
+        a.rules.resize(topic.rules.len(), false);
+        a.terms.clear();
+        a.words.clear();
+
+        // Terms: whole-word matches, not across the title/text boundary.
+        hits.clear();
+        for i in 0..tokens.len() {
+            let Some(candidates) = topic.words.get(&tokens[i].hash).map(|w| &w.terms) else {
+                continue;
+            };
+            let limit = if i < n_title { n_title } else { tokens.len() };
+            for &t in candidates {
+                let term = &topic.terms[t as usize];
+                let end = i + term.hashes.len();
+                if end > limit {
+                    continue;
+                }
+                let matched = tokens[i..end]
+                    .iter()
+                    .zip(&term.hashes)
+                    .all(|(tok, h)| tok.hash == *h && (!term.cased || tok.upper));
+                if matched {
+                    hits.push((i as u32, t));
+                }
+            }
+        }
+        // Each distinct term counts once in the title and once in the text.
+        places.clear();
+        for &(pos, t) in hits.iter() {
+            let in_title = (pos as usize) < n_title;
+            let bit = if in_title { 1 } else { 2 };
+            match places.iter_mut().find(|(term, _)| *term == t) {
+                Some((_, bits)) if *bits & bit != 0 => continue,
+                Some((_, bits)) => *bits |= bit,
+                None => {
+                    places.push((t, bit));
+                    a.terms.push((t, pos, in_title));
+                }
+            }
+            let group = topic.terms[t as usize].group;
+            if in_title {
+                a.group_title[group] += 1;
+            } else {
+                a.group_text[group] += 1;
+            }
+        }
+
+        for (r, rule) in topic.rules.iter().enumerate() {
+            a.rules[r] = match rule.scope {
+                Scope::Title => rule.groups.iter().all(|&g| a.group_title[g] > 0),
+                Scope::Anywhere => rule
+                    .groups
+                    .iter()
+                    .all(|&g| a.group_title[g] + a.group_text[g] > 0),
+                Scope::Near => near(topic, hits, &rule.groups, rule.within, window, counts),
+            };
+        }
+
+        // Word features, each counted once.
+        seen.clear();
+        let mut infos = tokens.iter().map(|t| topic.words.get(&t.hash));
+        let mut next_info = infos.next().flatten();
+        for i in 0..tokens.len() {
+            let token = tokens[i];
+            let info = next_info;
+            next_info = infos.next().flatten();
+            if info.is_some_and(|w| w.ignored) {
+                continue;
+            }
+            let in_title = i < n_title;
+            let next = tokens
+                .get(i + 1)
+                .filter(|_| {
+                    ((i + 1) < n_title) == in_title && !next_info.is_some_and(|w| w.ignored)
+                })
+                .copied();
+            let mut push = |key: u64, kind: u64, weight: Option<f32>, next: Option<Token>| {
+                if (weight.is_some() || keep == Words::All) && seen.insert(key) {
+                    a.words.push(WordFeature {
+                        key,
+                        kind,
+                        weight: weight.unwrap_or(0.0),
+                        in_title,
+                        token,
+                        next,
+                    });
+                }
+            };
+            let weight = info.and_then(|w| w.weight);
+            if weight.is_some() || keep == Words::All {
+                push(
+                    text::combine(KIND_WORD, token.hash, 0),
+                    KIND_WORD,
+                    weight,
+                    None,
+                );
+            }
+            if in_title {
+                let weight = info.and_then(|w| w.title_weight);
+                if weight.is_some() || keep == Words::All {
+                    push(
+                        text::combine(KIND_TITLE_WORD, token.hash, 0),
+                        KIND_TITLE_WORD,
+                        weight,
+                        None,
+                    );
+                }
+            }
+            if let Some(n) = next {
+                let key = text::combine(KIND_PAIR, token.hash, n.hash);
+                push(
+                    key,
+                    KIND_PAIR,
+                    topic.pair_weights.get(&key).copied(),
+                    Some(n),
+                );
+            }
+        }
+        f(a)
+    })
+}
+
+/// True when a term of each of `groups` occurs within `within` words of the others.
+fn near(
+    topic: &Topic,
+    hits: &[(u32, u32)],
+    groups: &[usize],
+    within: usize,
+    relevant: &mut Vec<(u32, usize)>,
+    counts: &mut Vec<u32>,
+) -> bool {
+    // Hits are in position order; slide a window over those of the rule's groups.
+    relevant.clear();
+    relevant.extend(hits.iter().filter_map(|&(pos, t)| {
+        let g = topic.terms[t as usize].group;
+        groups.iter().position(|&x| x == g).map(|slot| (pos, slot))
+    }));
+    counts.clear();
+    counts.resize(groups.len(), 0);
+    let mut covered = 0;
+    let mut left = 0;
+    for right in 0..relevant.len() {
+        let (pos, slot) = relevant[right];
+        if counts[slot] == 0 {
+            covered += 1;
+        }
+        counts[slot] += 1;
+        while relevant[left].0 + (within as u32) < pos {
+            let (_, s) = relevant[left];
+            counts[s] -= 1;
+            if counts[s] == 0 {
+                covered -= 1;
+            }
+            left += 1;
+        }
+        if covered == groups.len() {
+            return true;
+        }
+    }
+    false
+}
+
+/// A candidate piece of evidence, before any string is made for it.
+enum Candidate<'a> {
+    Term(u32, bool),
+    Rule(usize),
+    Word(&'a WordFeature),
+}
+
+/// The score's logit and the evidence for it (the strongest features, at most
+/// `MAX_EVIDENCE`).
+fn score(topic: &Topic, a: &Analysis, title: &str, text: &str) -> (f64, Vec<Evidence>) {
+    let mut logit = topic.bias;
+    let mut candidates: Vec<(f64, Candidate<'_>)> = Vec::new();
+    for (g, group) in topic.groups.iter().enumerate() {
+        logit += group.title_weight * f64::from(a.group_title[g]).min(GROUP_CAP);
+        logit += group.text_weight * f64::from(a.group_text[g]).min(GROUP_CAP);
+    }
+    for &(t, _, in_title) in &a.terms {
+        let group = &topic.groups[topic.terms[t as usize].group];
+        if group.name.starts_with(SUBTOPIC_GROUP_PREFIX) {
+            continue;
+        }
+        let weight = if in_title {
+            group.title_weight
+        } else {
+            group.text_weight
+        };
+        candidates.push((weight, Candidate::Term(t, in_title)));
+    }
+    for (r, rule) in topic.rules.iter().enumerate() {
+        if a.rules[r] {
+            logit += rule.weight;
+            candidates.push((rule.weight, Candidate::Rule(r)));
+        }
+    }
+    for word in &a.words {
+        logit += f64::from(word.weight);
+        candidates.push((f64::from(word.weight), Candidate::Word(word)));
+    }
+    let keep = candidates.len().min(MAX_EVIDENCE);
+    if keep < candidates.len() {
+        candidates.select_nth_unstable_by(keep, |x, y| y.0.abs().total_cmp(&x.0.abs()));
+        candidates.truncate(keep);
+    }
+    candidates.sort_by(|x, y| y.0.abs().total_cmp(&x.0.abs()));
+    let evidence = candidates
+        .into_iter()
+        .map(|(weight, candidate)| {
+            let weight = round4(weight);
+            match candidate {
+                Candidate::Term(t, in_title) => {
+                    let term = &topic.terms[t as usize];
+                    Evidence {
+                        kind: "term".into(),
+                        name: term.text.clone(),
+                        group: Some(topic.groups[term.group].name.clone()),
+                        place: Some(if in_title { "title" } else { "text" }.into()),
+                        weight,
+                    }
+                }
+                Candidate::Rule(r) => Evidence {
+                    kind: "rule".into(),
+                    name: topic.rules[r].name.clone(),
+                    group: None,
+                    place: None,
+                    weight,
+                },
+                Candidate::Word(word) => Evidence {
+                    kind: "word".into(),
+                    name: feature_name(word, title, text),
+                    group: None,
+                    place: None,
+                    weight,
+                },
+            }
+        })
+        .collect();
+    (logit, evidence)
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// The model-file name of a word feature (`w:baghdad`, `t:erbil`, `b:us troops`).
+pub fn feature_name(word: &WordFeature, title: &str, text: &str) -> String {
+    let source = if word.in_title { title } else { text };
+    let lower = |t: &Token| text::lower_text(source, t);
+    match (word.kind, &word.next) {
+        (KIND_WORD, _) => format!("w:{}", lower(&word.token)),
+        (KIND_TITLE_WORD, _) => format!("t:{}", lower(&word.token)),
+        (_, Some(next)) => format!("b:{} {}", lower(&word.token), lower(next)),
+        (_, None) => format!("w:{}", lower(&word.token)),
+    }
+}
+
+fn subtopics_of(topic: &Topic, a: &Analysis) -> Vec<String> {
+    let mut found: Vec<(u32, &str)> = topic
+        .subtopics
+        .iter()
+        .filter_map(|s| {
+            let hits = a.group_title[s.group] + a.group_text[s.group];
+            (hits as usize >= s.min_hits).then_some((hits, s.name.as_str()))
+        })
+        .collect();
+    found.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(y.1)));
+    found
+        .into_iter()
+        .map(|(_, name)| name.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn shipped() -> Topic {
+        Topic::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/topics/us-iraq.toml"
+        )))
+        .unwrap()
+    }
+
+    #[test]
+    fn both_sides_near_each_other_make_an_item_relevant_with_evidence() {
+        let c = classify_topic(
+            &shipped(),
+            "US troops to leave Ain al-Asad by September",
+            "Washington and Baghdad agreed on a timetable for the coalition's transition.",
+        );
+        assert!(c.relevant, "{c:?}");
+        assert!(
+            c.subtopics.contains(&"withdrawal-talks".to_string()),
+            "{c:?}"
+        );
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| e.name.eq_ignore_ascii_case("ain al-asad")
+                    && e.place.as_deref() == Some("title")),
+            "{c:?}"
+        );
+        assert!(c.classifier.starts_with("topic-engine-1/us-iraq@"));
+    }
+
+    #[test]
+    fn iraq_alone_or_iran_alone_is_not_relevant() {
+        let t = shipped();
+        let c = classify_topic(
+            &t,
+            "Baghdad opens new bridge over the Tigris",
+            "The Iraqi capital's mayor cut the ribbon.",
+        );
+        assert!(!c.relevant, "{c:?}");
+        assert!(c.subtopics.is_empty());
+        let c = classify_topic(
+            &t,
+            "Iran and US resume nuclear talks in Oman",
+            "Washington and Tehran exchanged messages.",
+        );
+        assert!(!c.relevant, "{c:?}");
+    }
+
+    #[test]
+    fn the_pronoun_us_is_not_the_country() {
+        let t = shipped();
+        let a = analyze(&t, "Join us in Baghdad for the book fair", "", Words::All);
+        let b = analyze(&t, "US envoy in Baghdad for talks", "", Words::All);
+        let us_group = t.groups.iter().position(|g| g.name == "us").unwrap();
+        assert_eq!(a.group_title[us_group], 0);
+        assert_eq!(b.group_title[us_group], 1);
+    }
+
+    #[test]
+    fn scoring_is_deterministic() {
+        let t = shipped();
+        let a = classify_topic(
+            &t,
+            "Rocket attack on Erbil base",
+            "US forces were targeted by Kataib Hezbollah.",
+        );
+        let b = classify_topic(
+            &t,
+            "Rocket attack on Erbil base",
+            "US forces were targeted by Kataib Hezbollah.",
+        );
+        assert_eq!(a.score, b.score);
+        assert_eq!(a.evidence, b.evidence);
+    }
+
+    #[test]
+    fn seed_articles_are_relevant() {
+        let t = shipped();
+        for seed in [
+            include_str!("../../tests/data/seeds/000_66a024b0265385c0.txt"),
+            include_str!("../../tests/data/seeds/001_8a5f63cd2e2e5dd1.txt"),
+            include_str!("../../tests/data/seeds/002_44ea737527027833.txt"),
+            include_str!("../../tests/data/seeds/003_d1788cc086be3389.txt"),
+            include_str!("../../tests/data/seeds/004_a0345ad12af6fa6c.txt"),
+        ] {
+            let (title, text) = seed.split_once('\n').unwrap_or((seed, ""));
+            let c = classify_topic(&t, title, text);
+            assert!(c.relevant, "{title}: {c:?}");
+        }
+    }
+}
