@@ -319,3 +319,39 @@ fn due_feeds_follow_the_persisted_next_check_time() {
     assert_eq!(store.due_feeds(at_hour).unwrap().len(), 1);
     assert_eq!(store.feed_health().unwrap().len(), 2);
 }
+
+#[test]
+fn a_version_1_database_is_migrated_with_its_rows_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO items (title, content_text, content_hash, first_seen_at, last_changed_at)
+                 VALUES ('Old item', 'text', 'h', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');
+             INSERT INTO classifications (item_id, topic, score, relevant, reasons, classifier, classified_at)
+                 VALUES (1, 'us-iraq', 0.7, 1, '[\"old reason\"]', 'keywords-v0', '2026-01-01T00:00:00.000Z');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 2);
+    drop(store);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (evidence, subtopics): (String, String) = conn
+        .query_row(
+            "SELECT evidence, subtopics FROM classifications WHERE item_id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(evidence, "[\"old reason\"]");
+    assert_eq!(subtopics, "[]");
+    let title: String = conn
+        .query_row("SELECT title FROM relevant_items", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(title, "Old item");
+}
