@@ -18,6 +18,8 @@ use crate::fetch::Fetcher;
 use crate::model::Fetched;
 use crate::parse;
 use crate::pipeline::{FeedReport, Pipeline, PollTotals, Refreshed};
+use crate::render::Format;
+use crate::serve::{ServeState, TopicInfo, feed_meta, parse_feed_query};
 use crate::store::Store;
 
 /// tigris: a news-feed aggregation daemon following US–Iraq relations.
@@ -63,6 +65,37 @@ pub enum Command {
     },
     /// Validate the config file and its topics, and print the feed count.
     CheckConfig,
+    /// Print (or write to a file) the merged feed, with the same filters as the server's
+    /// query parameters.
+    Feed {
+        /// atom, rss or json.
+        #[arg(long, default_value = "atom")]
+        format: String,
+        /// The topic (default us-iraq).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Items scoring at least this (default: the topic's threshold).
+        #[arg(long)]
+        min_score: Option<String>,
+        /// Only items carried by this feed (its name, URL or id).
+        #[arg(long)]
+        source: Option<String>,
+        /// Only items published at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Full-text filter.
+        #[arg(long)]
+        q: Option<String>,
+        /// At most this many entries (default 50, at most 500).
+        #[arg(long)]
+        limit: Option<String>,
+        /// Only items of this subtopic.
+        #[arg(long)]
+        subtopic: Option<String>,
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Score items for a topic: JSON lines `{"id", "title", "summary"}` in (summary may hold
     /// HTML), one JSON line per item out with `id`, `topic`, `score`, `relevant`, `subtopics`,
     /// `evidence`.
@@ -113,6 +146,31 @@ pub fn run(cli: Cli) -> Result<i32> {
                 config.storage.database.display()
             );
             Ok(0)
+        }
+        Command::Feed {
+            format,
+            topic,
+            min_score,
+            source,
+            since,
+            q,
+            limit,
+            subtopic,
+            output,
+        } => {
+            let params: Vec<(&str, String)> = [
+                ("topic", topic),
+                ("min_score", min_score),
+                ("source", source),
+                ("since", since),
+                ("q", q),
+                ("limit", limit),
+                ("subtopic", subtopic),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| (name, v)))
+            .collect();
+            feed(&cli.config, &format, &params, output.as_deref())
         }
         Command::Classify { topic, text, input } => {
             classify(&cli.config, topic.as_deref(), text, &input)
@@ -178,10 +236,40 @@ fn shutdown_on_signals() -> Result<CancellationToken> {
     Ok(cancel)
 }
 
+/// The topics as the server and the feed writers need them.
+fn topic_infos(classifier: &Classifier) -> Vec<TopicInfo> {
+    classifier
+        .topics()
+        .iter()
+        .map(|t| TopicInfo {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            threshold: t.threshold,
+            subtopics: t.subtopics.iter().map(|s| s.name.clone()).collect(),
+        })
+        .collect()
+}
+
+/// The merged feed's `<ttl>`: the default schedule's interval, in minutes.
+fn ttl_minutes(config: &Config) -> u32 {
+    config
+        .schedule
+        .default
+        .typical_interval(chrono::Utc::now())
+        .map(|d| d.num_minutes().max(1) as u32)
+        .unwrap_or(60)
+}
+
 async fn run_daemon(config_path: &std::path::Path) -> Result<i32> {
     let config = Config::load(config_path)?;
     let classifier = Classifier::load(&config.classify.topics_dir)?;
+    let topics = topic_infos(&classifier);
     let store = open_store(&config)?;
+    // Bind before anything runs, so a taken port stops tigris at once with a clear message.
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("`server.listen`: cannot listen on {}", config.server.listen))?;
+    let address = listener.local_addr().context("listener address")?;
     let cancel = shutdown_on_signals()?;
     tracing::info!(
         feeds = config.feeds.len(),
@@ -194,7 +282,124 @@ async fn run_daemon(config_path: &std::path::Path) -> Result<i32> {
     if rescored > 0 {
         tracing::info!(items = rescored, "rescored items for changed topics");
     }
-    pipeline.run(cancel).await?;
+
+    let reader = Store::open(&config.storage.database)?;
+    let state = ServeState::new(
+        reader,
+        config.feed.clone(),
+        topics.clone(),
+        ttl_minutes(&config),
+        pipeline.changes(),
+    );
+    let server = tokio::spawn(crate::serve::run(listener, state, cancel.clone()));
+    tracing::info!("listening on http://{address}");
+
+    let writer = config.output.dir.clone().map(|dir| {
+        tokio::spawn(write_output_on_change(
+            config.clone(),
+            dir,
+            topics.clone(),
+            pipeline.changes(),
+            cancel.clone(),
+        ))
+    });
+
+    let result = pipeline.run(cancel.clone()).await;
+    cancel.cancel();
+    match server.await {
+        Ok(Err(e)) => tracing::error!("server stopped with an error: {e}"),
+        Err(e) => tracing::error!("server task failed: {e}"),
+        Ok(Ok(())) => {}
+    }
+    if let Some(writer) = writer {
+        let _ = writer.await;
+    }
+    result?;
+    Ok(0)
+}
+
+/// Writes the static feeds at start and after every change, until cancelled. A failure is
+/// logged and retried at the next change; it never stops the daemon.
+async fn write_output_on_change(
+    config: Config,
+    dir: PathBuf,
+    topics: Vec<TopicInfo>,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let (config, dir, topics) = (config.clone(), dir.clone(), topics.clone());
+        let written =
+            tokio::task::spawn_blocking(move || write_output(&config, &dir, &topics)).await;
+        match written {
+            Ok(Ok(paths)) => tracing::info!(files = paths.len(), "static feeds written"),
+            Ok(Err(e)) => tracing::error!("static output: {e:#}"),
+            Err(e) => tracing::error!("static output task failed: {e}"),
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            () = cancel.cancelled() => return,
+        }
+    }
+}
+
+fn write_output(
+    config: &Config,
+    dir: &std::path::Path,
+    topics: &[TopicInfo],
+) -> Result<Vec<PathBuf>> {
+    let store = Store::open(&config.storage.database)?;
+    let query = parse_feed_query([], topics)?;
+    Ok(crate::output::write_feeds(
+        dir,
+        &store,
+        &config.feed,
+        topics,
+        &query,
+        ttl_minutes(config),
+    )?)
+}
+
+fn feed(
+    config_path: &std::path::Path,
+    format: &str,
+    params: &[(&str, String)],
+    output: Option<&std::path::Path>,
+) -> Result<i32> {
+    let format: Format = format
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--format: {e}"))?;
+    let config = Config::load(config_path)?;
+    let classifier = Classifier::load(&config.classify.topics_dir)?;
+    let topics = topic_infos(&classifier);
+    let query =
+        parse_feed_query(params.iter().map(|(k, v)| (*k, v.as_str())), &topics).map_err(|e| {
+            anyhow::anyhow!(
+                "{}",
+                e.to_string()
+                    .replace("query parameter `", "--")
+                    .replace('`', "")
+            )
+        })?;
+    let store = Store::open(&config.storage.database)?;
+    let threshold = topics
+        .iter()
+        .find(|t| t.id == query.topic)
+        .map(|t| t.threshold)
+        .unwrap_or(0.5);
+    let items = store.feed_items(&query, threshold)?;
+    let meta = feed_meta(
+        &config.feed,
+        &query,
+        &topics,
+        format!("{}/feed.{}", config.feed.base_url, format.extension()),
+        ttl_minutes(&config),
+    );
+    let bytes = crate::render::render(format, &meta, &items)?;
+    match output {
+        Some(path) => crate::output::write_atomically(path, &bytes)?,
+        None => std::io::stdout().lock().write_all(&bytes)?,
+    }
     Ok(0)
 }
 
@@ -221,6 +426,11 @@ async fn poll(config_path: &std::path::Path) -> Result<i32> {
     progress.finish_and_clear();
     pipeline.checkpoint().await?;
     println!("{}", totals_line(&totals, started.elapsed()));
+    let changed = totals.items.new + totals.items.updated + totals.items.duplicate > 0;
+    if let (true, Some(dir)) = (changed, &config.output.dir) {
+        let topics = topic_infos(&Classifier::load(&config.classify.topics_dir)?);
+        write_output(&config, dir, &topics)?;
+    }
     if cancel.is_cancelled() {
         eprintln!("tigris: poll interrupted; what finished is stored");
     }

@@ -65,7 +65,26 @@ pub struct Config {
     pub fetch: FetchConfig,
     pub server: ServerConfig,
     pub classify: ClassifyConfig,
+    pub feed: FeedMetaConfig,
+    pub output: OutputConfig,
     pub feeds: Vec<FeedConfig>,
+}
+
+/// What the merged feed says about itself.
+#[derive(Debug, Clone)]
+pub struct FeedMetaConfig {
+    pub title: String,
+    pub subtitle: String,
+    /// The URL readers reach the server at, without a trailing slash; feeds' self links and
+    /// the page's links start with it.
+    pub base_url: String,
+}
+
+/// Static copies of the merged feed, written after each poll that changed something.
+#[derive(Debug, Clone)]
+pub struct OutputConfig {
+    /// The folder to write `feed.atom`, `feed.rss` and `feed.json` into; `None` writes nothing.
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +155,10 @@ struct RawConfig {
     #[serde(default)]
     classify: RawClassify,
     #[serde(default)]
+    feed: RawFeedMeta,
+    #[serde(default)]
+    output: RawOutput,
+    #[serde(default)]
     feeds: Vec<RawFeed>,
 }
 
@@ -166,6 +189,20 @@ struct RawFetch {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFeedMeta {
+    title: Option<String>,
+    subtitle: Option<String>,
+    base_url: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    dir: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -355,6 +392,50 @@ impl Validator<'_> {
                 .map_err(|_| self.err("server.listen", 0, "bad built-in default"))?,
         };
 
+        let base_url = match &raw.feed.base_url {
+            Some(v) => {
+                let url = Url::parse(v.get_ref()).map_err(|e| {
+                    self.err(
+                        "feed.base_url",
+                        v.span().start,
+                        format!("`{}` is not a URL: {e}", v.get_ref()),
+                    )
+                })?;
+                if url.scheme() != "http" && url.scheme() != "https" {
+                    return Err(self.err(
+                        "feed.base_url",
+                        v.span().start,
+                        "must be an http or https URL",
+                    ));
+                }
+                url.as_str().trim_end_matches('/').to_string()
+            }
+            None => format!("http://{listen}"),
+        };
+        let feed = FeedMetaConfig {
+            title: raw
+                .feed
+                .title
+                .unwrap_or_else(|| "tigris: US–Iraq relations".to_string()),
+            subtitle: raw.feed.subtitle.unwrap_or_else(|| {
+                "News on the US military presence in Iraq, the coalition, militia attacks and US strikes, and Baghdad–Washington diplomacy, merged from many outlets by tigris.".to_string()
+            }),
+            base_url,
+        };
+        let output = OutputConfig {
+            dir: match &raw.output.dir {
+                Some(v) if v.get_ref().trim().is_empty() => {
+                    return Err(self.err(
+                        "output.dir",
+                        v.span().start,
+                        "must not be empty (leave it out to write nothing)",
+                    ));
+                }
+                Some(v) => Some(clean_path(&base_dir.join(v.get_ref()))),
+                None => None,
+            },
+        };
+
         let mut feeds = Vec::with_capacity(raw.feeds.len());
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (index, feed) in raw.feeds.into_iter().enumerate() {
@@ -413,6 +494,8 @@ impl Validator<'_> {
             fetch,
             server: ServerConfig { listen },
             classify: ClassifyConfig { topics_dir },
+            feed,
+            output,
             feeds,
         })
     }

@@ -148,3 +148,58 @@ impl StoreOutcome {
         self.duplicate += other.duplicate;
     }
 }
+
+/// Which stored items a merged feed holds: the same filters for every format, the CLI and
+/// HTTP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedQuery {
+    pub topic: String,
+    /// Items scoring at least this; `None` means the topic's threshold (its relevant items).
+    pub min_score: Option<f64>,
+    /// A feed's name or id: only items that feed carried.
+    pub source: Option<String>,
+    /// Only items published (else first seen) at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Full-text query (FTS5 syntax, or plain words).
+    pub q: Option<String>,
+    pub limit: usize,
+    pub subtopic: Option<String>,
+}
+
+/// Default and largest number of entries in a merged feed.
+pub const DEFAULT_FEED_LIMIT: usize = 50;
+pub const MAX_FEED_LIMIT: usize = 500;
+
+/// A feed that carried an item, as a merged feed's entry lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemSource {
+    pub feed_name: String,
+    pub feed_url: String,
+    pub site_url: Option<String>,
+    /// The item's link as this feed gave it.
+    pub item_url: Option<String>,
+}
+
+/// A stored item as the merged feed shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedItem {
+    pub id: i64,
+    /// What makes the entry id stable across renders and rebuilds: the canonical URL, else
+    /// the first carrying feed's URL and entry key.
+    pub identity: String,
+    pub url: Option<String>,
+    pub title: String,
+    pub author: Option<String>,
+    pub summary: Option<String>,
+    pub content_html: Option<String>,
+    pub text: String,
+    /// Published time, else first seen.
+    pub published: DateTime<Utc>,
+    /// The entry's updated time, else the time its stored content last changed.
+    pub updated: DateTime<Utc>,
+    pub categories: Vec<String>,
+    pub topic: String,
+    pub score: f64,
+    pub subtopics: Vec<String>,
+    pub sources: Vec<ItemSource>,
+}

@@ -89,6 +89,9 @@ pub struct Pipeline {
     default_schedule: CronSchedule,
     max_concurrent_fetches: usize,
     shutdown_grace: Duration,
+    /// Counts the polls and rescorings that changed stored items; readers of the store
+    /// (the server's render cache, the static output) watch it.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Pipeline {
@@ -104,7 +107,17 @@ impl Pipeline {
             default_schedule: config.schedule.default.clone(),
             max_concurrent_fetches: config.schedule.max_concurrent_fetches,
             shutdown_grace: config.schedule.shutdown_grace,
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
+    }
+
+    /// A receiver that sees a new value after each poll or rescoring that changed items.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn note_change(&self) {
+        self.changes.send_modify(|generation| *generation += 1);
     }
 
     /// Runs `f` on the store in a blocking thread (SQLite calls block).
@@ -238,6 +251,9 @@ impl Pipeline {
         let classified = self.classifier.classify_entries(keyed);
         let outcome =
             lock(&self.store).store_poll(feed, &record, &body_hash, &parsed, &classified)?;
+        if outcome.new + outcome.updated + outcome.duplicate > 0 {
+            self.note_change();
+        }
         Ok(Refreshed::Stored(outcome))
     }
 
@@ -419,6 +435,9 @@ impl Pipeline {
                 .await?;
                 total += count;
             }
+        }
+        if total > 0 {
+            self.note_change();
         }
         Ok(total)
     }

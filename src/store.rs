@@ -14,7 +14,10 @@ use serde::Serialize;
 use url::Url;
 
 use crate::config::FeedConfig;
-use crate::model::{Classification, ClassifiedEntry, FeedSource, ParsedFeed, StoreOutcome};
+use crate::model::{
+    Classification, ClassifiedEntry, FeedItem, FeedQuery, FeedSource, ItemSource, ParsedFeed,
+    StoreOutcome,
+};
 
 /// The schema migrations, in order; migration N sets `user_version` to N.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -482,23 +485,14 @@ impl Store {
                 reason: "it is empty".to_string(),
             });
         }
-        match self.search_fts(query, limit) {
-            Ok(hits) => Ok(hits),
-            Err(rusqlite::Error::SqliteFailure(_, Some(first_reason))) => {
-                // Quote every word so FTS5 reads them as plain terms.
-                let quoted = query
-                    .split_whitespace()
-                    .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                self.search_fts(&quoted, limit)
-                    .map_err(|_| StoreError::Search {
-                        query: query.to_string(),
-                        reason: first_reason,
-                    })
-            }
-            Err(e) => Err(e.into()),
-        }
+        self.search_fts(&fts_query(query), limit)
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(_, Some(reason)) => StoreError::Search {
+                    query: query.to_string(),
+                    reason,
+                },
+                e => e.into(),
+            })
     }
 
     fn search_fts(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, rusqlite::Error> {
@@ -557,6 +551,121 @@ impl Store {
         Ok(())
     }
 
+    /// The items of a merged feed: classified for `query.topic` with at least `min_score`
+    /// (the query's, else `threshold`), newest first (published, else first seen), with the
+    /// feeds that carried each.
+    pub fn feed_items(
+        &self,
+        query: &FeedQuery,
+        threshold: f64,
+    ) -> Result<Vec<FeedItem>, StoreError> {
+        let mut sql = String::from(
+            "SELECT i.id,
+                    COALESCE(i.canonical_url,
+                             (SELECT f.url || ' ' || s.entry_key FROM item_sources s JOIN feeds f ON f.id = s.feed_id
+                               WHERE s.item_id = i.id ORDER BY s.first_seen_at, s.feed_id LIMIT 1)),
+                    i.url, i.title, i.author, i.summary, i.content_html, i.content_text,
+                    COALESCE(i.published_at, i.first_seen_at),
+                    COALESCE(i.updated_at, i.last_changed_at),
+                    i.categories, c.topic, c.score, c.subtopics
+               FROM classifications c JOIN items i ON i.id = c.item_id
+              WHERE c.topic = :topic AND c.score >= :min_score",
+        );
+        let min_score = query.min_score.unwrap_or(threshold);
+        let since = query.since.map(timestamp);
+        let mut named: Vec<(&str, &dyn rusqlite::ToSql)> =
+            vec![(":topic", &query.topic), (":min_score", &min_score)];
+        if let Some(source) = &query.source {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM item_sources s JOIN feeds f ON f.id = s.feed_id
+                               WHERE s.item_id = i.id
+                                 AND (f.name = :source OR f.url = :source OR CAST(f.id AS TEXT) = :source))",
+            );
+            named.push((":source", source));
+        }
+        if let Some(since) = &since {
+            sql.push_str(" AND COALESCE(i.published_at, i.first_seen_at) >= :since");
+            named.push((":since", since));
+        }
+        if let Some(subtopic) = &query.subtopic {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM json_each(c.subtopics) WHERE value = :subtopic)",
+            );
+            named.push((":subtopic", subtopic));
+        }
+        let q = query.q.as_deref().map(fts_query);
+        if let Some(q) = &q {
+            sql.push_str(" AND i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH :q)");
+            named.push((":q", q));
+        }
+        sql.push_str(
+            " ORDER BY COALESCE(i.published_at, i.first_seen_at) DESC, i.id DESC LIMIT :limit",
+        );
+        let limit = query.limit as i64;
+        named.push((":limit", &limit));
+
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(named.as_slice(), |row| {
+            let categories: String = row.get(10)?;
+            let subtopics: String = row.get(13)?;
+            Ok(FeedItem {
+                id: row.get(0)?,
+                identity: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                url: row.get(2)?,
+                title: row.get(3)?,
+                author: row.get(4)?,
+                summary: row.get(5)?,
+                content_html: row.get(6)?,
+                text: row.get(7)?,
+                published: parse_time(&row.get::<_, String>(8)?),
+                updated: parse_time(&row.get::<_, String>(9)?),
+                categories: serde_json::from_str(&categories).unwrap_or_default(),
+                topic: row.get(11)?,
+                score: row.get(12)?,
+                subtopics: serde_json::from_str(&subtopics).unwrap_or_default(),
+                sources: Vec::new(),
+            })
+        });
+        let mut items = match rows {
+            Ok(rows) => rows.collect::<Result<Vec<_>, _>>(),
+            Err(e) => Err(e),
+        }
+        .map_err(|e| match (&e, &query.q) {
+            (rusqlite::Error::SqliteFailure(_, Some(reason)), Some(q)) => StoreError::Search {
+                query: q.clone(),
+                reason: reason.clone(),
+            },
+            _ => StoreError::Sqlite(e),
+        })?;
+        let mut sources = self.conn.prepare_cached(
+            "SELECT COALESCE(f.name, f.title, f.url), f.url, f.site_url, s.url
+               FROM item_sources s JOIN feeds f ON f.id = s.feed_id
+              WHERE s.item_id = ?1 ORDER BY s.first_seen_at, f.id",
+        )?;
+        for item in &mut items {
+            item.sources = sources
+                .query_map([item.id], |row| {
+                    Ok(ItemSource {
+                        feed_name: row.get(0)?,
+                        feed_url: row.get(1)?,
+                        site_url: row.get(2)?,
+                        item_url: row.get(3)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(items)
+    }
+
+    /// When any feed was last checked, if ever.
+    pub fn last_poll_at(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT max(last_checked_at) FROM feeds", [], |row| {
+                row.get(0)
+            })?)
+    }
+
     /// Writes the WAL back into the main file and truncates it; run at shutdown so the
     /// database is one self-contained file when tigris is not running.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
@@ -564,6 +673,39 @@ impl Store {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
+}
+
+/// A user's search text as an FTS5 query: `"quoted phrases"` stay phrases, `OR`, `AND`,
+/// `NOT` and plain words (with an optional trailing `*`) stand, and any other word (such as
+/// `US-Iraq` or `al-Asad`, which FTS5 would read as syntax) is quoted, so it is searched as
+/// the words it contains. Written by hand: it is the glue between what people type and
+/// SQLite's query grammar.
+pub fn fts_query(text: &str) -> String {
+    let mut parts = Vec::new();
+    for (i, segment) in text.split('"').enumerate() {
+        if i % 2 == 1 {
+            // Inside quotes (an unbalanced last quote is read as closed).
+            if !segment.trim().is_empty() {
+                parts.push(format!("\"{}\"", segment.trim()));
+            }
+            continue;
+        }
+        for word in segment.split_whitespace() {
+            let bare = word.trim_end_matches('*');
+            if !bare.is_empty() && bare.chars().all(char::is_alphanumeric) {
+                parts.push(word.to_string());
+            } else {
+                parts.push(format!("\"{}\"", word.replace('*', "")));
+            }
+        }
+    }
+    parts.join(" ")
+}
+
+fn parse_time(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(DateTime::UNIX_EPOCH)
 }
 
 enum EntryFate {
@@ -752,4 +894,21 @@ fn insert_fetch(
         error
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn search_text_becomes_a_valid_fts_query() {
+        assert_eq!(
+            fts_query("withdrawal OR transition"),
+            "withdrawal OR transition"
+        );
+        assert_eq!(fts_query("\"Ain al-Asad\" drone"), "\"Ain al-Asad\" drone");
+        assert_eq!(fts_query("US-Iraq talks"), "\"US-Iraq\" talks");
+        assert_eq!(fts_query("erbil*"), "erbil*");
+        assert_eq!(fts_query("\"unbalanced"), "\"unbalanced\"");
+    }
 }

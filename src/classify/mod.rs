@@ -20,6 +20,9 @@ use text::Token;
 use topic::{GROUP_CAP, KIND_PAIR, KIND_TITLE_WORD, KIND_WORD, SUBTOPIC_GROUP_PREFIX, Scope};
 pub use topic::{Topic, TopicError};
 
+/// The topic the merged feed shows unless asked for another (when it is configured).
+pub const DEFAULT_TOPIC: &str = "us-iraq";
+
 /// The engine's version, stored with every classification beside the topic's own version.
 pub const ENGINE_VERSION: &str = "topic-engine-1";
 
