@@ -284,9 +284,14 @@ async fn run_daemon(config_path: &std::path::Path) -> Result<i32> {
     }
 
     let reader = Store::open(&config.storage.database)?;
+    let mut settings = config.feed.clone();
+    if settings.base_url == format!("http://{}", config.server.listen) {
+        // No base URL configured: links name the address actually bound (port 0 included).
+        settings.base_url = format!("http://{address}");
+    }
     let state = ServeState::new(
         reader,
-        config.feed.clone(),
+        settings,
         topics.clone(),
         ttl_minutes(&config),
         pipeline.changes(),

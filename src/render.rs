@@ -385,7 +385,17 @@ fn json(meta: &FeedMeta, items: &[FeedItem]) -> Result<Vec<u8>, RenderError> {
                     topic: item.topic.clone(),
                     score: item.score,
                     subtopics: item.subtopics.clone(),
-                    sources: item.sources.clone(),
+                    // Links from feeds are untrusted: only http(s) ones are passed on.
+                    sources: item
+                        .sources
+                        .iter()
+                        .map(|s| ItemSource {
+                            feed_name: s.feed_name.clone(),
+                            feed_url: s.feed_url.clone(),
+                            site_url: s.site_url.as_deref().and_then(safe_url),
+                            item_url: s.item_url.as_deref().and_then(safe_url),
+                        })
+                        .collect(),
                 },
             })
             .collect(),

@@ -457,3 +457,77 @@ pub fn integrity_ok(db: &Path) -> String {
     conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .unwrap()
 }
+
+/// `tigris run` started by a test: its address (from its "listening on" log line) and its
+/// log lines, collected as they come.
+pub struct Daemon {
+    pub child: tokio::process::Child,
+    pub base: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    /// Starts the daemon (its config should listen on 127.0.0.1:0) and waits until it listens.
+    pub async fn start(tigris: &Tigris) -> Daemon {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tigris
+            .command(&["run"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let base = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), reader.next_line())
+                .await
+                .expect("daemon starts listening within 30 s")
+                .unwrap()
+                .unwrap_or_else(|| panic!("daemon exited: {:?}", lines.lock().unwrap()));
+            lines.lock().unwrap().push(line.clone());
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.trim().to_string();
+            }
+        };
+        let collected = lines.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = reader.next_line().await {
+                collected.lock().unwrap().push(line);
+            }
+        });
+        Daemon { child, base, lines }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until `count` log lines contain `needle`.
+    pub async fn wait_for_log(&self, needle: &str, count: usize, bound: Duration) {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let seen = self.log().iter().filter(|l| l.contains(needle)).count();
+            if seen >= count {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited {bound:?} for {count} log lines with {needle:?}: {:#?}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// SIGTERM, and the exit status (bounded).
+    pub async fn stop(mut self) -> std::process::ExitStatus {
+        signal(self.child.id().unwrap(), "TERM");
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("daemon stops within 20 s of SIGTERM")
+            .unwrap()
+    }
+}
