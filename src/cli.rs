@@ -411,6 +411,7 @@ fn feed(
 async fn poll(config_path: &std::path::Path) -> Result<i32> {
     let config = Config::load(config_path)?;
     let classifier = Classifier::load(&config.classify.topics_dir)?;
+    let topics = topic_infos(&classifier);
     let store = open_store(&config)?;
     let feeds = store.enabled_feeds()?;
     let cancel = shutdown_on_signals()?;
@@ -433,7 +434,6 @@ async fn poll(config_path: &std::path::Path) -> Result<i32> {
     println!("{}", totals_line(&totals, started.elapsed()));
     let changed = totals.items.new + totals.items.updated + totals.items.duplicate > 0;
     if let (true, Some(dir)) = (changed, &config.output.dir) {
-        let topics = topic_infos(&Classifier::load(&config.classify.topics_dir)?);
         write_output(&config, dir, &topics)?;
     }
     if cancel.is_cancelled() {

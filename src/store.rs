@@ -68,6 +68,9 @@ pub enum StoreError {
     /// A full-text query SQLite could not read.
     #[error("search query `{query}` is not valid: {reason}")]
     Search { query: String, reason: String },
+    /// The database could not be reached (a reading thread failed).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// Any other SQLite error (disk full, I/O error).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
