@@ -15,7 +15,6 @@ use crate::classify::Classifier;
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
 use crate::dedup;
 use crate::fetch::Fetcher;
-use crate::model::Fetched;
 use crate::parse;
 use crate::pipeline::{FeedReport, Pipeline, PollTotals, Refreshed};
 use crate::render::Format;
@@ -559,9 +558,10 @@ async fn inspect(config_path: &std::path::Path, source: &str) -> Result<i32> {
     let (body, base, content_type) = match Url::parse(source) {
         Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {
             let fetcher = Fetcher::new(&config.fetch)?;
-            match fetcher.fetch_url(&url).await? {
-                Fetched::Body(b) => (b.body, Some(b.final_url), b.content_type),
-                Fetched::NotModified { .. } => anyhow::bail!("{url}: unexpected 304 Not Modified"),
+            let fetched = fetcher.fetch_url(&url).await?;
+            match fetched.body {
+                Some(body) => (body, Some(fetched.final_url), fetched.content_type),
+                None => anyhow::bail!("{url}: unexpected 304 Not Modified"),
             }
         }
         _ => {

@@ -27,6 +27,10 @@ const DEFAULT_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
 const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+const DEFAULT_MAX_REDIRECTS: u64 = 5;
+const DEFAULT_MAX_PER_HOST: u64 = 2;
+const DEFAULT_MAX_INTERVAL_HOURS: u64 = 24;
+const DEFAULT_DEAD_AFTER_DAYS: u64 = 7;
 
 /// Why a config could not be used. Each variant names the file; the others also the line
 /// and the key.
@@ -107,6 +111,8 @@ pub struct ScheduleConfig {
     pub max_concurrent_fetches: usize,
     /// On SIGTERM/SIGINT, in-flight fetches get this long to finish before they are dropped.
     pub shutdown_grace: Duration,
+    /// Backoff, publisher hints and the dead-feed rule.
+    pub politeness: crate::schedule::Politeness,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +121,12 @@ pub struct FetchConfig {
     pub connect_timeout: Duration,
     pub max_body_bytes: u64,
     pub user_agent: String,
+    /// Redirects followed per fetch.
+    pub max_redirects: usize,
+    /// Fetches of one host at once.
+    pub max_per_host: usize,
+    /// Allow feeds (and redirects) on loopback, private and link-local addresses.
+    pub allow_private_networks: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +186,8 @@ struct RawSchedule {
     default: Option<Spanned<String>>,
     max_concurrent_fetches: Option<Spanned<i64>>,
     shutdown_grace_secs: Option<Spanned<i64>>,
+    max_interval_hours: Option<Spanned<i64>>,
+    dead_after_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -183,6 +197,9 @@ struct RawFetch {
     connect_timeout_secs: Option<Spanned<i64>>,
     max_body_bytes: Option<Spanned<i64>>,
     user_agent: Option<Spanned<String>>,
+    max_redirects: Option<Spanned<i64>>,
+    max_per_host: Option<Spanned<i64>>,
+    allow_private_networks: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -377,6 +394,31 @@ impl Validator<'_> {
                 Some(v) => v.into_inner(),
                 None => default_user_agent(),
             },
+            max_redirects: self.positive(
+                "fetch.max_redirects",
+                raw.fetch.max_redirects,
+                DEFAULT_MAX_REDIRECTS,
+            )? as usize,
+            max_per_host: self.positive(
+                "fetch.max_per_host",
+                raw.fetch.max_per_host,
+                DEFAULT_MAX_PER_HOST,
+            )? as usize,
+            allow_private_networks: raw.fetch.allow_private_networks.unwrap_or(false),
+        };
+        let max_interval = chrono::Duration::hours(self.positive(
+            "schedule.max_interval_hours",
+            raw.schedule.max_interval_hours,
+            DEFAULT_MAX_INTERVAL_HOURS,
+        )? as i64);
+        let politeness = crate::schedule::Politeness {
+            max_interval,
+            backoff_cap: max_interval,
+            dead_after: chrono::Duration::days(self.positive(
+                "schedule.dead_after_days",
+                raw.schedule.dead_after_days,
+                DEFAULT_DEAD_AFTER_DAYS,
+            )? as i64),
         };
 
         let listen = match &raw.server.listen {
@@ -490,6 +532,7 @@ impl Validator<'_> {
                 default: default_schedule,
                 max_concurrent_fetches,
                 shutdown_grace,
+                politeness,
             },
             fetch,
             server: ServerConfig { listen },

@@ -19,6 +19,12 @@ pub struct FeedSource {
     pub last_modified: Option<String>,
     /// SHA-256 of the last body that was parsed, to skip parsing an identical body.
     pub body_hash: Option<String>,
+    /// Failed fetches since the last success, and since when.
+    pub consecutive_failures: u32,
+    pub failing_since: Option<DateTime<Utc>>,
+    /// A permanent redirect target seen on recent fetches, and how many in a row saw it.
+    pub redirect_to: Option<String>,
+    pub redirect_seen: u32,
 }
 
 impl FeedSource {
@@ -28,25 +34,28 @@ impl FeedSource {
     }
 }
 
-/// What a fetch brought back.
+/// What a fetch brought back: a 304, or a body already decompressed and within the size cap.
 #[derive(Debug)]
-pub enum Fetched {
-    /// 304: the server says nothing changed since the validators we sent.
-    NotModified { status: u16 },
-    /// A body to parse.
-    Body(FetchedBody),
-}
-
-/// A successful response with its body, already decompressed and within the size cap.
-#[derive(Debug)]
-pub struct FetchedBody {
+pub struct Fetched {
     pub status: u16,
     /// The URL after redirects; relative links in the document resolve against it.
     pub final_url: Url,
+    /// The target when every redirect followed was permanent (301/308).
+    pub permanent_redirect: Option<Url>,
     pub content_type: Option<String>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
-    pub body: Vec<u8>,
+    /// Freshness the server announces, for the scheduler.
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+    /// `None` for 304 Not Modified.
+    pub body: Option<Vec<u8>>,
+}
+
+impl Fetched {
+    pub fn bytes(&self) -> u64 {
+        self.body.as_ref().map_or(0, |b| b.len() as u64)
+    }
 }
 
 /// A parsed feed document: its own metadata and its entries, normalized.
@@ -54,6 +63,8 @@ pub struct FetchedBody {
 pub struct ParsedFeed {
     pub title: Option<String>,
     pub site_url: Option<String>,
+    /// RSS `<ttl>`: minutes the publisher says the feed may be cached.
+    pub ttl_minutes: Option<u32>,
     pub entries: Vec<Entry>,
 }
 

@@ -2,7 +2,16 @@
 //! Atom and JSON Feed; this stage turns its model into tigris' [`Entry`]: absolute links
 //! (xml:base, else the feed's URL), plain-text titles, the HTML content kept for output with a
 //! plain-text copy for classification and search, UTC times. Pure: no I/O, no clock.
+//!
+//! Before feed-rs sees the bytes they are decoded to UTF-8 here ([`decode_to_utf8`]): feed-rs
+//! only honours the XML declaration, while the HTTP charset and a byte-order mark outrank it.
+//! A body that is no feed but an HTML page is told apart ([`ParseError::HtmlPage`]), with the
+//! feed its `<link rel="alternate">` points to, because that is the usual mistake in a config.
 
+use std::borrow::Cow;
+use std::ops::Range;
+
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 use feed_rs::model::{Entry as FeedEntry, Link, Text};
 use url::Url;
 
@@ -24,24 +33,45 @@ pub enum ParseError {
         content_type: String,
         reason: String,
     },
+    /// The body is an HTML page (a site's front page, a login wall, an error page), not a
+    /// feed; `feed_url` is the feed its `<link rel="alternate">` names, when it names one.
+    #[error(
+        "{source_name}: an HTML page ({content_type}), not a feed{}",
+        points_to(feed_url.as_deref())
+    )]
+    HtmlPage {
+        source_name: String,
+        content_type: String,
+        feed_url: Option<String>,
+    },
+}
+
+fn points_to(feed_url: Option<&str>) -> String {
+    match feed_url {
+        Some(url) => format!("; it points to a feed at {url}"),
+        None => "; it names no feed (no <link rel=\"alternate\"> of a feed type)".to_string(),
+    }
 }
 
 /// Titles longer than this are cut (a feed that puts the whole article in its title).
 const MAX_TITLE_CHARS: usize = 500;
 
 /// Parses `body` fetched from (or read as) `source_name`, resolving relative links against
-/// `base` (the final URL after redirects). `content_type` is only used in error messages.
+/// `base` (the final URL after redirects). `content_type` is the HTTP Content-Type header
+/// value: its charset decides the decoding (see [`decode_to_utf8`]), and it is named in
+/// error messages.
 pub fn parse_feed(
     body: &[u8],
     base: Option<&Url>,
     source_name: &str,
     content_type: Option<&str>,
 ) -> Result<ParsedFeed, ParseError> {
-    let content_type = content_type.unwrap_or("unknown").to_string();
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
+    let text = decode_to_utf8(body, content_type);
+    let content_type_seen = content_type.unwrap_or("unknown").to_string();
+    if text.trim().is_empty() {
         return Err(ParseError::Empty {
             source_name: source_name.to_string(),
-            content_type,
+            content_type: content_type_seen,
         });
     }
     let parser = feed_rs::parser::Builder::new()
@@ -50,10 +80,22 @@ pub fn parse_feed(
         // instead tells the dedup stage to derive a stable key from the entry's content.
         .id_generator(|_, _, _| String::new())
         .build();
-    let feed = parser.parse(body).map_err(|e| ParseError::NotAFeed {
-        source_name: source_name.to_string(),
-        content_type: content_type.clone(),
-        reason: e.to_string(),
+    let feed = parser.parse(text.as_bytes()).map_err(|e| {
+        // Only a body feed-rs refused is looked at as HTML: servers that label a real feed
+        // text/html are common, and their feeds must still be read.
+        if is_html_page(content_type, &text) {
+            ParseError::HtmlPage {
+                source_name: source_name.to_string(),
+                content_type: content_type_seen.clone(),
+                feed_url: html_feed_link(&text, base),
+            }
+        } else {
+            ParseError::NotAFeed {
+                source_name: source_name.to_string(),
+                content_type: content_type_seen.clone(),
+                reason: e.to_string(),
+            }
+        }
     })?;
 
     let feed_base = base.cloned();
@@ -69,8 +111,206 @@ pub fn parse_feed(
     Ok(ParsedFeed {
         title,
         site_url,
+        ttl_minutes: feed.ttl,
         entries,
     })
+}
+
+/// How far into a document its XML declaration is looked for. The declaration must open the
+/// document (XML 1.0 §2.8); the slack covers leading whitespace some servers emit.
+const DECLARATION_WINDOW: usize = 1024;
+
+/// Decodes a fetched body to UTF-8 text, choosing the encoding as browsers and feed readers
+/// do (XML 1.0 Appendix F, RFC 7303 §3):
+///
+/// 1. a byte-order mark (UTF-8, UTF-16LE, UTF-16BE);
+/// 2. else the `charset` parameter of `content_type`, by its WHATWG label;
+/// 3. else the XML declaration's `encoding` (a document with no declaration, like a JSON
+///    Feed, skips this), or UTF-16 recognised from a declaration written in UTF-16;
+/// 4. else UTF-8, invalid sequences replaced by U+FFFD.
+///
+/// An XML declaration naming another encoding is rewritten to say `utf-8`, since feed-rs
+/// would otherwise decode the already-decoded text a second time. The common case (valid
+/// UTF-8, no BOM, no conflicting declaration) borrows `body` without copying it. WHATWG labels
+/// are used as they are: `iso-8859-1`, `latin1` and `us-ascii` mean windows-1252 and `gb2312`
+/// means GBK, as in every browser, since that is what such documents actually contain.
+pub fn decode_to_utf8<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
+    let (encoding, bom_len) = match Encoding::for_bom(body) {
+        Some(found) => found,
+        None => {
+            let encoding = content_type
+                .and_then(charset_label)
+                .and_then(|label| Encoding::for_label_no_replacement(label.as_bytes()))
+                .or_else(|| encoding_of_declaration(body))
+                .unwrap_or(UTF_8);
+            (encoding, 0)
+        }
+    };
+    let body = body.get(bom_len..).unwrap_or_default();
+    // Borrows when the body is valid UTF-8, or ASCII in an ASCII-compatible encoding.
+    let (text, _had_errors) = encoding.decode_without_bom_handling(body);
+    let Some(range) = xml_declared_encoding(text.as_bytes()) else {
+        return text;
+    };
+    let (Some(before), Some(label), Some(after)) = (
+        text.get(..range.start),
+        text.get(range.clone()),
+        text.get(range.end..),
+    ) else {
+        return text;
+    };
+    if Encoding::for_label(label.as_bytes()) == Some(UTF_8) {
+        return text;
+    }
+    Cow::Owned([before, "utf-8", after].concat())
+}
+
+/// The `charset` parameter of a Content-Type value (RFC 9110 §8.3.1: case-insensitive name,
+/// the value a token or a quoted string). Parsed by hand: one parameter does not warrant a
+/// media-type crate, and a malformed header must not fail the parse anyway.
+fn charset_label(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("charset") {
+            return None;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(value)
+            .trim();
+        Some(value).filter(|v| !v.is_empty())
+    })
+}
+
+/// The encoding the document's XML declaration names, read from its first bytes.
+fn encoding_of_declaration(body: &[u8]) -> Option<&'static Encoding> {
+    // A declaration in UTF-16 without a BOM (XML 1.0 Appendix F): `<?` as 16-bit units.
+    if body.starts_with(b"<\0?\0") {
+        return Some(UTF_16LE);
+    }
+    if body.starts_with(b"\0<\0?") {
+        return Some(UTF_16BE);
+    }
+    let range = xml_declared_encoding(body)?;
+    let encoding = Encoding::for_label_no_replacement(body.get(range)?)?;
+    // The declaration was just read as ASCII, so the bytes are not UTF-16 whatever it says;
+    // HTML's prescan makes the same correction for a `<meta charset>`.
+    if encoding == UTF_16LE || encoding == UTF_16BE {
+        return Some(UTF_8);
+    }
+    Some(encoding)
+}
+
+/// Where the value of the XML declaration's `encoding` pseudo-attribute sits in `doc`, when
+/// the document opens with a declaration that has one. Works on any ASCII-compatible bytes.
+fn xml_declared_encoding(doc: &[u8]) -> Option<Range<usize>> {
+    let window = &doc[..doc.len().min(DECLARATION_WINDOW)];
+    let start = window.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = window.get(start..)?;
+    // `<?xml` then whitespace: `<?xml-stylesheet …?>` is a processing instruction instead.
+    if !rest.starts_with(b"<?xml") || !rest.get(5).is_some_and(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let decl_len = rest.windows(2).position(|w| w == b"?>")?;
+    let decl = &rest[..decl_len];
+    let mut at = decl.windows(8).position(|w| w == b"encoding")? + 8;
+    let skip_spaces = |mut i: usize| {
+        while decl.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    };
+    at = skip_spaces(at);
+    if decl.get(at) != Some(&b'=') {
+        return None;
+    }
+    at = skip_spaces(at + 1);
+    let quote = *decl.get(at).filter(|q| matches!(q, b'"' | b'\''))?;
+    let value_start = at + 1;
+    let value_len = decl.get(value_start..)?.iter().position(|b| *b == quote)?;
+    let offset = start + value_start;
+    Some(offset..offset + value_len)
+}
+
+/// Whether a body feed-rs refused is an HTML page: by its declared type, or by how it opens.
+fn is_html_page(content_type: Option<&str>, text: &str) -> bool {
+    let essence = content_type
+        .and_then(|ct| ct.split(';').next())
+        .map(str::trim)
+        .unwrap_or_default();
+    if essence.eq_ignore_ascii_case("text/html")
+        || essence.eq_ignore_ascii_case("application/xhtml+xml")
+    {
+        return true;
+    }
+    let start = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    let opens_with = |prefix: &str| {
+        start
+            .get(..prefix.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(prefix))
+    };
+    opens_with("<!doctype html") || opens_with("<html")
+}
+
+/// The feed an HTML page advertises with `<link rel="alternate" type="…" href="…">` (RSS
+/// autodiscovery), absolute against the page's `<base href>`, else its URL.
+///
+/// The page goes through scraper (html5ever, the WHATWG tree builder Servo uses, already in
+/// the build through html2text) rather than a regex: real pages put attributes in any order,
+/// quote them either way or not at all, upper-case tags, and hide `<link>`s in comments.
+fn html_feed_link(html: &str, page_url: Option<&Url>) -> Option<String> {
+    use scraper::{Html, Selector};
+
+    // Constant selectors; a parse failure is a bug the unit tests catch.
+    let link_selector = Selector::parse("link[href]").expect("valid selector");
+    let base_selector = Selector::parse("base[href]").expect("valid selector");
+    let page = Html::parse_document(html);
+    let base = page
+        .select(&base_selector)
+        .next()
+        .and_then(|b| b.value().attr("href"))
+        .and_then(|href| absolutize(href.trim(), page_url))
+        .or_else(|| page_url.cloned());
+
+    // Plain application/json comes last: WordPress marks its REST API URL of every page as an
+    // alternate of that type, next to the real RSS feed.
+    const FEED_TYPES: [&[&str]; 2] = [
+        &[
+            "application/rss+xml",
+            "application/atom+xml",
+            "application/feed+json",
+        ],
+        &["application/json"],
+    ];
+    let alternates: Vec<(&str, &str)> = page
+        .select(&link_selector)
+        .filter(|link| {
+            link.value().attr("rel").is_some_and(|rel| {
+                rel.split_ascii_whitespace()
+                    .any(|token| token.eq_ignore_ascii_case("alternate"))
+            })
+        })
+        .filter_map(|link| {
+            let media_type = link.value().attr("type")?.split(';').next()?.trim();
+            let href = link.value().attr("href")?.trim();
+            Some((media_type, href)).filter(|_| !href.is_empty())
+        })
+        .collect();
+    let href = FEED_TYPES.iter().find_map(|types| {
+        alternates
+            .iter()
+            .find(|(media_type, _)| types.iter().any(|t| media_type.eq_ignore_ascii_case(t)))
+            .map(|(_, href)| *href)
+    })?;
+    // Without a page URL to resolve against, the href as written still tells the reader.
+    Some(
+        absolutize(href, base.as_ref())
+            .map(String::from)
+            .unwrap_or_else(|| href.to_string()),
+    )
 }
 
 fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>) -> Entry {
@@ -281,6 +521,253 @@ mod tests {
         assert!(text.contains("not a feed"), "{text}");
         assert!(text.contains("text/html"), "{text}");
         assert!(text.contains("news.example"), "{text}");
+    }
+
+    /// Windows-1252 bytes of `text`.
+    fn cp1252(text: &str) -> Vec<u8> {
+        encoding_rs::WINDOWS_1252.encode(text).0.into_owned()
+    }
+
+    fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+        let bom = bom.then_some('\u{feff}');
+        bom.into_iter()
+            .chain(text.chars())
+            .collect::<String>()
+            .encode_utf16()
+            .flat_map(|unit| {
+                if big_endian {
+                    unit.to_be_bytes()
+                } else {
+                    unit.to_le_bytes()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn valid_utf8_without_bom_is_borrowed() {
+        let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss><t>Bagdad “é”</t></rss>";
+        let decoded = decode_to_utf8(body.as_bytes(), Some("application/rss+xml"));
+        assert!(matches!(decoded, Cow::Borrowed(_)));
+        assert_eq!(decoded, body);
+        let json = r#"{"version":"https://jsonfeed.org/version/1.1","title":"Başra"}"#;
+        assert!(matches!(
+            decode_to_utf8(json.as_bytes(), None),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn bom_wins_over_header_and_declaration() {
+        let doc = "<?xml version=\"1.0\" encoding=\"windows-1252\"?><t>Mosul — €</t>";
+        let mut body = b"\xEF\xBB\xBF".to_vec();
+        body.extend_from_slice(doc.as_bytes());
+        let decoded = decode_to_utf8(&body, Some("text/xml; charset=koi8-r"));
+        assert_eq!(
+            decoded,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><t>Mosul — €</t>"
+        );
+
+        let body = utf16(doc, true, true);
+        let decoded = decode_to_utf8(&body, Some("text/xml; charset=latin1"));
+        assert_eq!(
+            decoded,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><t>Mosul — €</t>"
+        );
+        let body = utf16(doc, false, true);
+        let decoded = decode_to_utf8(&body, None);
+        assert!(decoded.ends_with("<t>Mosul — €</t>"), "{decoded}");
+    }
+
+    #[test]
+    fn header_charset_wins_over_declaration() {
+        let body = cp1252("<?xml version='1.0' encoding='koi8-r'?><t>“Erbil” café</t>");
+        let decoded = decode_to_utf8(&body, Some("text/xml; Charset=\"Windows-1252\""));
+        assert_eq!(
+            decoded,
+            "<?xml version='1.0' encoding='utf-8'?><t>“Erbil” café</t>"
+        );
+    }
+
+    #[test]
+    fn header_charset_utf8_wins_over_a_declaration_that_says_otherwise() {
+        let body = "<?xml version=\"1.0\" encoding=\"iso-8859-1\"?><t>Nasiriyah “ö”</t>";
+        let decoded = decode_to_utf8(body.as_bytes(), Some("text/xml;charset=utf-8"));
+        assert_eq!(
+            decoded,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><t>Nasiriyah “ö”</t>"
+        );
+    }
+
+    #[test]
+    fn unknown_header_charset_falls_back_to_the_declaration() {
+        let body = encoding_rs::KOI8_R
+            .encode("<?xml version=\"1.0\" encoding=\"KOI8-R\"?><t>Ирак</t>")
+            .0
+            .into_owned();
+        for content_type in [
+            "text/xml; charset=no-such-thing",
+            "text/xml; charset=hz-gb-2312",
+        ] {
+            let decoded = decode_to_utf8(&body, Some(content_type));
+            assert!(
+                decoded.ends_with("<t>Ирак</t>"),
+                "{content_type}: {decoded}"
+            );
+        }
+    }
+
+    #[test]
+    fn declaration_is_used_without_header_charset() {
+        let body = cp1252("\n <?xml version=\"1.0\"  encoding = \"windows-1252\" ?><t>“Najaf”</t>");
+        let decoded = decode_to_utf8(&body, Some("application/rss+xml"));
+        assert_eq!(
+            decoded,
+            "\n <?xml version=\"1.0\"  encoding = \"utf-8\" ?><t>“Najaf”</t>"
+        );
+    }
+
+    #[test]
+    fn utf16_declaration_on_ascii_bytes_means_utf8() {
+        let body = "<?xml version=\"1.0\" encoding=\"UTF-16\"?><t>Kirkuk é</t>";
+        let decoded = decode_to_utf8(body.as_bytes(), None);
+        assert_eq!(
+            decoded,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><t>Kirkuk é</t>"
+        );
+    }
+
+    #[test]
+    fn utf16_without_bom_is_read_from_header_or_declaration() {
+        let doc = "<?xml version=\"1.0\" encoding=\"utf-16\"?><t>Ramadi ‘é’</t>";
+        let expected = "<?xml version=\"1.0\" encoding=\"utf-8\"?><t>Ramadi ‘é’</t>";
+        let le = utf16(doc, false, false);
+        let be = utf16(doc, true, false);
+        assert_eq!(
+            decode_to_utf8(&le, Some("text/xml; charset=utf-16le")),
+            expected
+        );
+        assert_eq!(
+            decode_to_utf8(&be, Some("text/xml; charset=UTF-16BE")),
+            expected
+        );
+        // XML 1.0 Appendix F: the declaration itself shows the byte order.
+        assert_eq!(decode_to_utf8(&le, None), expected);
+        assert_eq!(decode_to_utf8(&be, None), expected);
+    }
+
+    #[test]
+    fn no_charset_anywhere_means_utf8_with_replacement() {
+        let decoded = decode_to_utf8(b"<rss><t>Basra \xFF</t></rss>", Some("text/xml"));
+        assert_eq!(decoded, "<rss><t>Basra \u{FFFD}</t></rss>");
+    }
+
+    #[test]
+    fn stylesheet_instruction_is_not_a_declaration() {
+        let body = cp1252("<?xml-stylesheet encoding=\"koi8-r\"?><t>é</t>");
+        // Not a declaration, so no encoding from it: the byte is invalid UTF-8.
+        assert_eq!(
+            decode_to_utf8(&body, None),
+            "<?xml-stylesheet encoding=\"koi8-r\"?><t>\u{FFFD}</t>"
+        );
+    }
+
+    #[test]
+    fn windows_1252_feed_parses_with_its_titles_intact() {
+        let xml = cp1252(
+            "<?xml version=\"1.0\" encoding=\"windows-1252\"?>\n<rss version=\"2.0\"><channel><title>Caf\u{e9} desk</title>\n<item><title>\u{201c}Baghdad\u{201d} talks</title><guid>1</guid></item></channel></rss>",
+        );
+        let feed = parse_feed(&xml, Some(&base()), "test", None).unwrap();
+        assert_eq!(feed.title.as_deref(), Some("Café desk"));
+        assert_eq!(feed.entries[0].title, "“Baghdad” talks");
+        // The header outranks the declaration: the same bytes read as KOI8-R differ.
+        let feed = parse_feed(
+            &xml,
+            Some(&base()),
+            "test",
+            Some("text/xml; charset=koi8-r"),
+        )
+        .unwrap();
+        assert_ne!(feed.entries[0].title, "“Baghdad” talks");
+    }
+
+    #[test]
+    fn long_declaration_in_a_legacy_encoding_parses() {
+        // feed-rs (quick-xml) can switch decoders only while its first 64 bytes are still
+        // buffered; given these bytes as they are, it fails with "no root element".
+        let xml = cp1252(
+            "<?xml version=\"1.0\"    standalone=\"yes\"      encoding=\"windows-1252\"   ?>\n<rss version=\"2.0\"><channel><title>t</title><item><title>Fallujah \u{e9}</title><guid>1</guid></item></channel></rss>",
+        );
+        let feed = parse_feed(&xml, None, "test", None).unwrap();
+        assert_eq!(feed.entries[0].title, "Fallujah é");
+    }
+
+    #[test]
+    fn html_page_names_the_feed_it_points_to() {
+        let page = br#"<!DOCTYPE html>
+<html><head><title>News</title>
+<link rel="alternate" type="application/json" href="/wp-json/wp/v2/pages/7">
+<LINK HREF=rss.xml TYPE="application/rss+xml; charset=utf-8" REL="Alternate Feed">
+<link rel="alternate" type="application/atom+xml" href="atom.xml">
+</head><body><!-- <link rel="alternate" type="application/rss+xml" href="/hidden"> --></body></html>"#;
+        let page_url = Url::parse("https://site.example/news/").unwrap();
+        let err = parse_feed(
+            page,
+            Some(&page_url),
+            "https://site.example/news/",
+            Some("text/html; charset=utf-8"),
+        )
+        .unwrap_err();
+        match &err {
+            ParseError::HtmlPage { feed_url, .. } => assert_eq!(
+                feed_url.as_deref(),
+                Some("https://site.example/news/rss.xml")
+            ),
+            other => panic!("expected HtmlPage, got {other:?}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            "https://site.example/news/: an HTML page (text/html; charset=utf-8), not a feed; \
+             it points to a feed at https://site.example/news/rss.xml"
+        );
+    }
+
+    #[test]
+    fn html_page_resolves_the_feed_against_its_base_element() {
+        let page = br#"<html><head><base href="https://cdn.example/en/">
+<link rel="alternate" type="application/feed+json" href="feed.json"></head></html>"#;
+        let err = parse_feed(page, Some(&base()), "s", None).unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                "(unknown), not a feed; it points to a feed at https://cdn.example/en/feed.json"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn html_page_without_feed_link_says_it_names_none() {
+        let page = b"\xEF\xBB\xBF  <!doctype HTML><html><head><link rel=\"stylesheet\" type=\"text/css\" href=\"a.css\"></head></html>";
+        let err =
+            parse_feed(page, Some(&base()), "s", Some("application/octet-stream")).unwrap_err();
+        assert!(
+            matches!(err, ParseError::HtmlPage { feed_url: None, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("names no feed"), "{err}");
+    }
+
+    #[test]
+    fn feed_served_as_text_html_is_still_read() {
+        let xml = br#"<rss version="2.0"><channel><title>t</title><item><title>Tikrit</title><guid>1</guid></item></channel></rss>"#;
+        let feed = parse_feed(xml, Some(&base()), "s", Some("text/html")).unwrap();
+        assert_eq!(feed.entries[0].title, "Tikrit");
+    }
+
+    #[test]
+    fn plain_garbage_is_not_called_html() {
+        let err = parse_feed(b"this is not <<< a feed", None, "s", Some("text/plain")).unwrap_err();
+        assert!(matches!(err, ParseError::NotAFeed { .. }), "{err:?}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -21,7 +21,7 @@ use crate::dedup;
 use crate::fetch::{FetchError, Fetcher};
 use crate::model::{FeedSource, Fetched, StoreOutcome};
 use crate::parse::{self, ParseError};
-use crate::schedule::{self, CronSchedule};
+use crate::schedule::{self, CheckOutcome, CronSchedule, FeedState};
 use crate::store::{FetchRecord, Store, StoreError};
 
 /// Why refreshing one feed failed. A failure is recorded against its feed; it never stops
@@ -88,6 +88,10 @@ pub struct Pipeline {
     store: Arc<Mutex<Store>>,
     default_schedule: CronSchedule,
     max_concurrent_fetches: usize,
+    max_per_host: usize,
+    /// One semaphore per host, for the per-host limit.
+    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    politeness: schedule::Politeness,
     shutdown_grace: Duration,
     /// Counts the polls and rescorings that changed stored items; readers of the store
     /// (the server's render cache, the static output) watch it.
@@ -106,6 +110,9 @@ impl Pipeline {
             store: Arc::new(Mutex::new(store)),
             default_schedule: config.schedule.default.clone(),
             max_concurrent_fetches: config.schedule.max_concurrent_fetches,
+            max_per_host: config.fetch.max_per_host,
+            hosts: Arc::new(Mutex::new(HashMap::new())),
+            politeness: config.schedule.politeness,
             shutdown_grace: config.schedule.shutdown_grace,
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
@@ -141,32 +148,63 @@ impl Pipeline {
         lock(&self.store)
     }
 
-    fn next_check_at(&self, feed: &FeedSource, now: DateTime<Utc>) -> DateTime<Utc> {
-        // The expression was validated when it entered the database; a hand-edited bad one
-        // falls back to the default schedule rather than stopping the feed.
-        let own = CronSchedule::parse(&feed.schedule).ok();
-        schedule::next_check_at(own.as_ref().unwrap_or(&self.default_schedule), now)
+    /// The feed's own schedule. The expression was validated when it entered the database;
+    /// a hand-edited bad one falls back to the default schedule rather than stopping the feed.
+    fn schedule_of(&self, feed: &FeedSource) -> CronSchedule {
+        CronSchedule::parse(&feed.schedule).unwrap_or_else(|_| self.default_schedule.clone())
+    }
+
+    /// Fills in the record's next check time and the feed's state after `outcome`.
+    fn plan(&self, feed: &FeedSource, record: &mut FetchRecord, outcome: CheckOutcome) {
+        let next = schedule::plan_next_check(
+            &self.schedule_of(feed),
+            feed.url.as_str(),
+            record.started_at,
+            outcome,
+            feed.consecutive_failures,
+            feed.failing_since,
+            &self.politeness,
+        );
+        record.next_check_at = next.at;
+        record.state = next.state;
+        record.failing_since = next.failing_since;
+    }
+
+    /// The per-host limit: a permit for `url`'s host.
+    async fn host_permit(&self, url: &url::Url) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let host = url.host_str()?.to_ascii_lowercase();
+        let semaphore = {
+            let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+            hosts
+                .entry(host)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_host)))
+                .clone()
+        };
+        semaphore.acquire_owned().await.ok()
     }
 
     /// Refreshes one feed: fetch, parse, dedup, classify, store. Never fails as a whole: the
     /// outcome, good or bad, is recorded against the feed and returned in the report.
     pub async fn refresh_feed(&self, feed: FeedSource) -> FeedReport {
+        let _host = self.host_permit(&feed.url).await;
         let started_at = Utc::now();
         let clock = Instant::now();
         let fetched = self.fetcher.fetch(&feed).await;
         let (http_status, bytes) = match &fetched {
-            Ok(Fetched::NotModified { status }) => (Some(*status), 0),
-            Ok(Fetched::Body(body)) => (Some(body.status), body.body.len() as u64),
+            Ok(fetched) => (Some(fetched.status), fetched.bytes()),
             Err(e) => (e.status(), 0),
         };
-        let record = FetchRecord {
+        let mut record = FetchRecord {
             started_at,
             http_status,
             bytes,
             duration: clock.elapsed(),
             etag: None,
             last_modified: None,
-            next_check_at: self.next_check_at(&feed, started_at),
+            next_check_at: started_at,
+            state: FeedState::Ok,
+            failing_since: None,
+            permanent_redirect: None,
         };
 
         let result = match fetched {
@@ -188,14 +226,29 @@ impl Pipeline {
             Err(e) => Err(e.into()),
         };
 
-        // A fetch or parse failure is a fact about the feed: record it. (A store failure was
-        // the database's; recording it would most likely fail the same way.)
+        // A fetch or parse failure is a fact about the feed: record it, with the backoff it
+        // earns. (A store failure was the database's; recording it would most likely fail
+        // the same way.)
         if let Err(
             error @ (PipelineError::Fetch(_)
             | PipelineError::Parse(_)
             | PipelineError::Internal { .. }),
         ) = &result
         {
+            let outcome = match error {
+                PipelineError::Fetch(FetchError::Gone { .. }) => CheckOutcome::Gone,
+                PipelineError::Fetch(FetchError::Status {
+                    status: 429 | 503,
+                    retry_after,
+                    ..
+                }) => CheckOutcome::RateLimited {
+                    retry_after: retry_after
+                        .as_deref()
+                        .and_then(|r| schedule::parse_retry_after(r, started_at)),
+                },
+                _ => CheckOutcome::Failed,
+            };
+            self.plan(&feed, &mut record, outcome);
             let message = error.to_string();
             let failed = feed.clone();
             let record = record.clone();
@@ -225,28 +278,41 @@ impl Pipeline {
         fetched: Fetched,
         mut record: FetchRecord,
     ) -> Result<Refreshed, PipelineError> {
-        let body = match fetched {
-            Fetched::NotModified { .. } => {
-                lock(&self.store).store_unchanged(feed, &record, "not_modified")?;
-                return Ok(Refreshed::NotModified);
-            }
-            Fetched::Body(body) => body,
+        record.permanent_redirect = fetched.permanent_redirect.as_ref().map(|u| u.to_string());
+        let header_hint = |ttl: Option<u32>| {
+            schedule::freshness_hint(
+                ttl,
+                None,
+                fetched.cache_control.as_deref(),
+                fetched.expires.as_deref(),
+                record.started_at,
+            )
         };
-        record.etag = body.etag;
-        record.last_modified = body.last_modified;
+        let Some(body) = fetched.body.as_deref() else {
+            let hint = header_hint(None);
+            self.plan(feed, &mut record, CheckOutcome::Success { hint });
+            lock(&self.store).store_unchanged(feed, &record, "not_modified")?;
+            return Ok(Refreshed::NotModified);
+        };
+        record.etag = fetched.etag.clone();
+        record.last_modified = fetched.last_modified.clone();
         // Servers that ignore conditional GET still often send the same bytes: skip the parse.
-        let body_hash = hex::encode(Sha256::digest(&body.body));
+        let body_hash = hex::encode(Sha256::digest(body));
         if feed.body_hash.as_deref() == Some(body_hash.as_str()) {
+            let hint = header_hint(None);
+            self.plan(feed, &mut record, CheckOutcome::Success { hint });
             lock(&self.store).store_unchanged(feed, &record, "unchanged_body")?;
             return Ok(Refreshed::UnchangedBody);
         }
 
         let mut parsed = parse::parse_feed(
-            &body.body,
-            Some(&body.final_url),
+            body,
+            Some(&fetched.final_url),
             feed.url.as_str(),
-            body.content_type.as_deref(),
+            fetched.content_type.as_deref(),
         )?;
+        let hint = header_hint(parsed.ttl_minutes);
+        self.plan(feed, &mut record, CheckOutcome::Success { hint });
         let keyed = dedup::key_entries(std::mem::take(&mut parsed.entries));
         let classified = self.classifier.classify_entries(keyed);
         let outcome =

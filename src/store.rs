@@ -18,6 +18,7 @@ use crate::model::{
     Classification, ClassifiedEntry, FeedItem, FeedQuery, FeedSource, ItemSource, ParsedFeed,
     StoreOutcome,
 };
+use crate::schedule::FeedState;
 
 /// The schema migrations, in order; migration N sets `user_version` to N.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -28,6 +29,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_topic_engine.sql",
         include_str!("../migrations/0002_topic_engine.sql"),
+    ),
+    (
+        "0003_polite_fetching.sql",
+        include_str!("../migrations/0003_polite_fetching.sql"),
     ),
 ];
 
@@ -86,8 +91,12 @@ pub struct FetchRecord {
     /// The validators the response carried, for the next conditional GET.
     pub etag: Option<String>,
     pub last_modified: Option<String>,
-    /// When the feed is due again.
+    /// When the feed is due again, and its health after this fetch.
     pub next_check_at: DateTime<Utc>,
+    pub state: FeedState,
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Where every redirect of this fetch pointed when all were permanent (301/308).
+    pub permanent_redirect: Option<String>,
 }
 
 /// One row of `tigris feeds`: the `feed_health` view.
@@ -221,9 +230,9 @@ impl Store {
         let mut listed = HashSet::new();
         {
             let mut upsert = tx.prepare_cached(
-                "INSERT INTO feeds (url, name, schedule, enabled, created_at)
-                 VALUES (?1, ?2, ?3, 1, ?4)
-                 ON CONFLICT (url) DO UPDATE
+                "INSERT INTO feeds (url, config_url, name, schedule, enabled, created_at)
+                 VALUES (?1, ?1, ?2, ?3, 1, ?4)
+                 ON CONFLICT (config_url) DO UPDATE
                     SET name = excluded.name, schedule = excluded.schedule, enabled = 1
                  RETURNING id, created_at = ?4",
             )?;
@@ -257,7 +266,8 @@ impl Store {
     }
 
     const FEED_SOURCE_COLUMNS: &'static str =
-        "id, url, name, schedule, etag, last_modified, body_hash";
+        "id, url, name, schedule, etag, last_modified, body_hash,
+         consecutive_failures, failing_since, redirect_to, redirect_seen";
 
     fn feed_sources(
         &self,
@@ -278,11 +288,18 @@ impl Store {
                 row.get(4)?,
                 row.get(5)?,
                 row.get(6)?,
+                (
+                    row.get::<_, i64>(7)?,
+                    row.get::<_, Option<String>>(8)?,
+                    row.get::<_, Option<String>>(9)?,
+                    row.get::<_, i64>(10)?,
+                ),
             ))
         })?;
         let mut feeds = Vec::new();
         for row in rows {
-            let (id, url, name, schedule, etag, last_modified, body_hash) = row?;
+            let (id, url, name, schedule, etag, last_modified, body_hash, health) = row?;
+            let (consecutive_failures, failing_since, redirect_to, redirect_seen) = health;
             // A URL that no longer parses (edited by hand in the database) is skipped with a
             // warning rather than stopping the poll of every other feed.
             match Url::parse(&url) {
@@ -294,6 +311,10 @@ impl Store {
                     etag,
                     last_modified,
                     body_hash,
+                    consecutive_failures: consecutive_failures.clamp(0, i64::from(u32::MAX)) as u32,
+                    failing_since: failing_since.as_deref().map(parse_time),
+                    redirect_to,
+                    redirect_seen: redirect_seen.clamp(0, i64::from(u32::MAX)) as u32,
                 }),
                 Err(e) => {
                     tracing::warn!(
@@ -309,13 +330,13 @@ impl Store {
 
     /// Every enabled feed.
     pub fn enabled_feeds(&self) -> Result<Vec<FeedSource>, StoreError> {
-        self.feed_sources("enabled = 1", [])
+        self.feed_sources("enabled = 1 AND state <> 'gone'", [])
     }
 
     /// Enabled feeds whose next check time has come (or that were never checked).
     pub fn due_feeds(&self, now: DateTime<Utc>) -> Result<Vec<FeedSource>, StoreError> {
         self.feed_sources(
-            "enabled = 1 AND (next_check_at IS NULL OR next_check_at <= ?1)",
+            "enabled = 1 AND state <> 'gone' AND (next_check_at IS NULL OR next_check_at <= ?1)",
             [timestamp(now)],
         )
     }
@@ -328,7 +349,7 @@ impl Store {
         exclude: &HashSet<i64>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, next_check_at FROM feeds WHERE enabled = 1
+            "SELECT id, next_check_at FROM feeds WHERE enabled = 1 AND state <> 'gone'
              ORDER BY next_check_at IS NOT NULL, next_check_at",
         )?;
         let mut rows = stmt.query([])?;
@@ -370,9 +391,7 @@ impl Store {
         }
         tx.execute(
             "UPDATE feeds SET title = COALESCE(?2, title), site_url = COALESCE(?3, site_url),
-                    etag = ?4, last_modified = ?5, body_hash = ?6,
-                    last_checked_at = ?7, last_success_at = ?7, next_check_at = ?8,
-                    consecutive_failures = 0, last_error = NULL
+                    etag = ?4, last_modified = ?5, body_hash = ?6
               WHERE id = ?1",
             params![
                 feed.id,
@@ -381,10 +400,9 @@ impl Store {
                 fetch.etag,
                 fetch.last_modified,
                 body_hash,
-                now,
-                timestamp(fetch.next_check_at)
             ],
         )?;
+        record_success(&tx, feed, fetch)?;
         insert_fetch(&tx, feed.id, fetch, "ok", &outcome, None)?;
         tx.commit()?;
         Ok(outcome)
@@ -397,21 +415,13 @@ impl Store {
         fetch: &FetchRecord,
         outcome_name: &str,
     ) -> Result<(), StoreError> {
-        let now = timestamp(fetch.started_at);
         let tx = self.conn.transaction()?;
         tx.execute(
-            "UPDATE feeds SET etag = COALESCE(?2, etag), last_modified = COALESCE(?3, last_modified),
-                    last_checked_at = ?4, last_success_at = ?4, next_check_at = ?5,
-                    consecutive_failures = 0, last_error = NULL
+            "UPDATE feeds SET etag = COALESCE(?2, etag), last_modified = COALESCE(?3, last_modified)
               WHERE id = ?1",
-            params![
-                feed.id,
-                fetch.etag,
-                fetch.last_modified,
-                now,
-                timestamp(fetch.next_check_at)
-            ],
+            params![feed.id, fetch.etag, fetch.last_modified],
         )?;
+        record_success(&tx, feed, fetch)?;
         insert_fetch(
             &tx,
             feed.id,
@@ -436,9 +446,17 @@ impl Store {
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE feeds SET last_checked_at = ?2, next_check_at = ?3,
-                    consecutive_failures = consecutive_failures + 1, last_error = ?4
+                    consecutive_failures = consecutive_failures + 1, last_error = ?4,
+                    state = ?5, failing_since = ?6
               WHERE id = ?1",
-            params![feed.id, now, timestamp(fetch.next_check_at), error],
+            params![
+                feed.id,
+                now,
+                timestamp(fetch.next_check_at),
+                error,
+                fetch.state.as_str(),
+                fetch.failing_since.map(timestamp)
+            ],
         )?;
         insert_fetch(
             &tx,
@@ -839,6 +857,55 @@ fn write_item(
     };
     write_classifications(tx, item_id, &entry.classifications, now)?;
     Ok(item_id)
+}
+
+/// A successful fetch's effect on the feed row: health reset, next check, and the permanent
+/// redirect rule: the feed's URL moves to a 301/308 target once two fetches in a row were
+/// sent there (so one misconfigured response does not move it for good).
+fn record_success(
+    tx: &Transaction<'_>,
+    feed: &FeedSource,
+    fetch: &FetchRecord,
+) -> Result<(), StoreError> {
+    let now = timestamp(fetch.started_at);
+    let (redirect_to, redirect_seen) = match &fetch.permanent_redirect {
+        None => (None, 0),
+        Some(target) if feed.redirect_to.as_deref() == Some(target.as_str()) => {
+            (Some(target.clone()), feed.redirect_seen + 1)
+        }
+        Some(target) => (Some(target.clone()), 1),
+    };
+    tx.execute(
+        "UPDATE feeds SET last_checked_at = ?2, last_success_at = ?2, next_check_at = ?3,
+                consecutive_failures = 0, last_error = NULL, state = 'ok', failing_since = NULL,
+                redirect_to = ?4, redirect_seen = ?5
+          WHERE id = ?1",
+        params![
+            feed.id,
+            now,
+            timestamp(fetch.next_check_at),
+            redirect_to,
+            redirect_seen
+        ],
+    )?;
+    if let (Some(target), true) = (redirect_to, redirect_seen >= 2) {
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM feeds WHERE url = ?1 AND id <> ?2)",
+            params![target, feed.id],
+            |row| row.get(0),
+        )?;
+        if taken {
+            tracing::warn!(feed = %feed.url, target, "permanent redirect to a URL another feed already has; keeping the old URL");
+        } else {
+            tx.execute(
+                "UPDATE feeds SET url = ?2, redirect_to = NULL, redirect_seen = 0,
+                        etag = NULL, last_modified = NULL WHERE id = ?1",
+                params![feed.id, target],
+            )?;
+            tracing::info!(feed = %feed.url, target, "feed moved permanently; URL updated");
+        }
+    }
+    Ok(())
 }
 
 /// Inserts or replaces an item's classifications.

@@ -292,6 +292,9 @@ fn due_feeds_follow_the_persisted_next_check_time() {
                 etag: None,
                 last_modified: None,
                 next_check_at: next,
+                state: tigris::schedule::FeedState::Ok,
+                failing_since: None,
+                permanent_redirect: None,
             };
             store
                 .store_unchanged(feed, &record, "not_modified")
@@ -338,7 +341,7 @@ fn a_version_1_database_is_migrated_with_its_rows_kept() {
         .unwrap();
     }
     let store = Store::open(&db).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     drop(store);
     let conn = rusqlite::Connection::open(&db).unwrap();
     let (evidence, subtopics): (String, String) = conn

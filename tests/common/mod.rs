@@ -195,6 +195,14 @@ impl FeedServer {
             .route("/slow", get(serve_slow))
             .route("/garbage", get(serve_garbage))
             .route("/huge", get(serve_huge))
+            .route("/retry/{mode}", get(serve_retry))
+            .route("/redirect/{code}/{name}", get(serve_redirect))
+            .route("/loop/{side}", get(serve_loop))
+            .route("/chain/{n}", get(serve_chain))
+            .route("/bomb", get(serve_bomb))
+            .route("/endless", get(serve_endless))
+            .route("/trickle", get(serve_trickle))
+            .route("/secret", get(serve_secret))
             .with_state(state.clone());
         // Bind first, then spawn: the port is listening before any test uses it.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -369,6 +377,135 @@ async fn serve_huge(State(state): State<Arc<ServerState>>, headers: HeaderMap) -
         .into_response()
 }
 
+/// 429 or 503 with a Retry-After in seconds (`seconds`) or as an HTTP date three hours ahead
+/// (`date`).
+async fn serve_retry(
+    State(state): State<Arc<ServerState>>,
+    UrlPath(mode): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    record(&state, format!("/retry/{mode}"), &headers, 0);
+    match mode.as_str() {
+        "seconds" => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "7200".to_string())],
+        )
+            .into_response(),
+        _ => {
+            let at = chrono::Utc::now() + chrono::Duration::hours(3);
+            let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, date)],
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A redirect with status `code` to `/feeds/{name}`.
+async fn serve_redirect(
+    State(state): State<Arc<ServerState>>,
+    UrlPath((code, name)): UrlPath<(u16, String)>,
+    headers: HeaderMap,
+) -> Response {
+    record(&state, format!("/redirect/{code}/{name}"), &headers, code);
+    (
+        StatusCode::from_u16(code).unwrap(),
+        [(header::LOCATION, format!("/feeds/{name}"))],
+    )
+        .into_response()
+}
+
+/// `/loop/a` and `/loop/b` redirect to each other.
+async fn serve_loop(
+    State(state): State<Arc<ServerState>>,
+    UrlPath(side): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    record(&state, format!("/loop/{side}"), &headers, 302);
+    let other = if side == "a" { "b" } else { "a" };
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, format!("/loop/{other}"))],
+    )
+        .into_response()
+}
+
+/// `/chain/n` redirects to `/chain/n-1`; `/chain/0` is a feed.
+async fn serve_chain(
+    State(state): State<Arc<ServerState>>,
+    UrlPath(n): UrlPath<u32>,
+    headers: HeaderMap,
+) -> Response {
+    record(&state, format!("/chain/{n}"), &headers, 302);
+    if n == 0 {
+        return (StatusCode::OK, rss2("Chain", &[])).into_response();
+    }
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, format!("/chain/{}", n - 1))],
+    )
+        .into_response()
+}
+
+/// A gzip bomb: 32 MiB of spaces, gzip-compressed to a few tens of kilobytes.
+async fn serve_bomb(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
+    use std::io::Write;
+    record(&state, "/bomb".into(), &headers, 200);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder
+        .write_all(b"<rss version=\"2.0\"><channel><title>bomb</title>")
+        .unwrap();
+    let block = vec![b' '; 1024 * 1024];
+    for _ in 0..32 {
+        encoder.write_all(&block).unwrap();
+    }
+    let compressed = encoder.finish().unwrap();
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/rss+xml"),
+            (header::CONTENT_ENCODING, "gzip"),
+        ],
+        compressed,
+    )
+        .into_response()
+}
+
+/// A body that never ends.
+async fn serve_endless(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
+    record(&state, "/endless".into(), &headers, 200);
+    let stream = futures_util::stream::repeat_with(|| Ok::<_, std::io::Error>(vec![b' '; 8192]));
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/rss+xml")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// One byte every half second, forever.
+async fn serve_trickle(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
+    record(&state, "/trickle".into(), &headers, 200);
+    let stream = futures_util::stream::unfold((), |()| async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Some((Ok::<_, std::io::Error>(vec![b' ']), ()))
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/rss+xml")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// What an XML external entity would fetch; the tests assert nobody asks for it.
+async fn serve_secret(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
+    record(&state, "/secret".into(), &headers, 200);
+    (StatusCode::OK, "SECRET-CONTENT").into_response()
+}
+
 /// A temporary folder holding a config, its database, and a way to run the real binary.
 pub struct Tigris {
     pub dir: tempfile::TempDir,
@@ -390,13 +527,22 @@ impl Tigris {
     }
 
     /// Writes a config with `feeds` (url, name) and extra TOML for the other sections. The
-    /// topics are the shipped ones unless `sections` has a `[classify]` table.
+    /// topics are the shipped ones unless `sections` has a `[classify]` table; loopback
+    /// addresses are allowed.
     pub fn write_config(&self, feeds: &[(&str, &str)], sections: &str) {
         let mut text = String::new();
         if !sections.contains("[classify]") {
             text.push_str(&format!("[classify]\ntopics_dir = \"{SHIPPED_TOPICS}\"\n"));
         }
-        text.push_str(sections);
+        // The test servers are on loopback, which tigris refuses by default.
+        if sections.contains("[fetch]") {
+            text.push_str(
+                &sections.replace("[fetch]\n", "[fetch]\nallow_private_networks = true\n"),
+            );
+        } else {
+            text.push_str(sections);
+            text.push_str("\n[fetch]\nallow_private_networks = true\n");
+        }
         text.push('\n');
         for (url, name) in feeds {
             text.push_str(&format!(
