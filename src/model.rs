@@ -65,6 +65,9 @@ pub struct ParsedFeed {
     pub site_url: Option<String>,
     /// RSS `<ttl>`: minutes the publisher says the feed may be cached.
     pub ttl_minutes: Option<u32>,
+    /// `<sy:updatePeriod>` / `<sy:updateFrequency>` (RSS Syndication module): how often the
+    /// publisher says the feed changes.
+    pub update_period: Option<chrono::Duration>,
     pub entries: Vec<Entry>,
 }
 

@@ -112,6 +112,7 @@ pub fn parse_feed(
         title,
         site_url,
         ttl_minutes: feed.ttl,
+        update_period: syndication_period(text.as_bytes()),
         entries,
     })
 }
@@ -395,6 +396,52 @@ fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>) -> Entry {
     }
 }
 
+/// The RSS Syndication module's `<sy:updatePeriod>` (hourly, daily, weekly, monthly, yearly)
+/// divided by `<sy:updateFrequency>` (default 1), read from the channel (before the first
+/// item). feed-rs does not expose the module, so this reads the document with quick-xml (the
+/// XML reader feed-rs itself uses), which never fetches or expands entities.
+fn syndication_period(document: &[u8]) -> Option<chrono::Duration> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(document);
+    let mut buf = Vec::new();
+    let mut current: Option<&'static str> = None;
+    let (mut period, mut frequency) = (None::<String>, None::<String>);
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e)) => match e.local_name().into_inner() {
+                "updatePeriod" => current = Some("period"),
+                "updateFrequency" => current = Some("frequency"),
+                "item" | "entry" => break,
+                _ => current = None,
+            },
+            Ok(Event::Text(t)) => {
+                let value = t.trim().to_string();
+                match current.take() {
+                    Some("period") => period = Some(value),
+                    Some("frequency") => frequency = Some(value),
+                    _ => {}
+                }
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    let period = match period?.to_ascii_lowercase().as_str() {
+        "hourly" => chrono::Duration::hours(1),
+        "daily" => chrono::Duration::days(1),
+        "weekly" => chrono::Duration::weeks(1),
+        "monthly" => chrono::Duration::days(30),
+        "yearly" => chrono::Duration::days(365),
+        _ => return None,
+    };
+    let frequency: i32 = frequency
+        .and_then(|f| f.parse().ok())
+        .filter(|f| *f > 0)
+        .unwrap_or(1);
+    Some(period / frequency)
+}
+
 /// The entry's main link: the first `alternate` (or rel-less) link, else the first link.
 fn pick_link(links: &[Link]) -> Option<&str> {
     links
@@ -449,6 +496,24 @@ fn collapse_whitespace(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ttl_and_syndication_period_are_read_from_the_channel() {
+        let xml = br#"<rss version="2.0" xmlns:sy="http://purl.org/rss/1.0/modules/syndication/"><channel>
+<title>t</title><ttl>45</ttl><sy:updatePeriod>daily</sy:updatePeriod><sy:updateFrequency>4</sy:updateFrequency>
+<item><title>x</title><sy:updatePeriod>yearly</sy:updatePeriod></item></channel></rss>"#;
+        let feed = parse_feed(xml, None, "t", None).unwrap();
+        assert_eq!(feed.ttl_minutes, Some(45));
+        assert_eq!(feed.update_period, Some(chrono::Duration::hours(6)));
+        let plain = parse_feed(
+            b"<rss version=\"2.0\"><channel><title>t</title></channel></rss>",
+            None,
+            "t",
+            None,
+        )
+        .unwrap();
+        assert_eq!((plain.ttl_minutes, plain.update_period), (None, None));
+    }
 
     fn base() -> Url {
         Url::parse("https://news.example/feeds/iraq.xml").unwrap()

@@ -279,17 +279,17 @@ impl Pipeline {
         mut record: FetchRecord,
     ) -> Result<Refreshed, PipelineError> {
         record.permanent_redirect = fetched.permanent_redirect.as_ref().map(|u| u.to_string());
-        let header_hint = |ttl: Option<u32>| {
+        let header_hint = |ttl: Option<u32>, period: Option<chrono::Duration>| {
             schedule::freshness_hint(
                 ttl,
-                None,
+                period,
                 fetched.cache_control.as_deref(),
                 fetched.expires.as_deref(),
                 record.started_at,
             )
         };
         let Some(body) = fetched.body.as_deref() else {
-            let hint = header_hint(None);
+            let hint = header_hint(None, None);
             self.plan(feed, &mut record, CheckOutcome::Success { hint });
             lock(&self.store).store_unchanged(feed, &record, "not_modified")?;
             return Ok(Refreshed::NotModified);
@@ -299,7 +299,7 @@ impl Pipeline {
         // Servers that ignore conditional GET still often send the same bytes: skip the parse.
         let body_hash = hex::encode(Sha256::digest(body));
         if feed.body_hash.as_deref() == Some(body_hash.as_str()) {
-            let hint = header_hint(None);
+            let hint = header_hint(None, None);
             self.plan(feed, &mut record, CheckOutcome::Success { hint });
             lock(&self.store).store_unchanged(feed, &record, "unchanged_body")?;
             return Ok(Refreshed::UnchangedBody);
@@ -311,7 +311,7 @@ impl Pipeline {
             feed.url.as_str(),
             fetched.content_type.as_deref(),
         )?;
-        let hint = header_hint(parsed.ttl_minutes);
+        let hint = header_hint(parsed.ttl_minutes, parsed.update_period);
         self.plan(feed, &mut record, CheckOutcome::Success { hint });
         let keyed = dedup::key_entries(std::mem::take(&mut parsed.entries));
         let classified = self.classifier.classify_entries(keyed);
