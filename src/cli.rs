@@ -64,6 +64,19 @@ pub enum Command {
     },
     /// Validate the config file and its topics, and print the feed count.
     CheckConfig,
+    /// List stories (the same news told by several outlets) with how many items and outlets.
+    Stories {
+        /// Only stories with an item published at or after this RFC 3339 time (default: the
+        /// last 24 hours).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many stories.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print (or write to a file) the merged feed, with the same filters as the server's
     /// query parameters.
     Feed {
@@ -91,6 +104,9 @@ pub enum Command {
         /// Only items of this subtopic.
         #[arg(long)]
         subtopic: Option<String>,
+        /// One entry per item rather than one per story.
+        #[arg(long)]
+        all_items: bool,
         /// Write to this file (atomically) instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -155,8 +171,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             q,
             limit,
             subtopic,
+            all_items,
             output,
         } => {
+            let stories = all_items.then(|| "false".to_string());
             let params: Vec<(&str, String)> = [
                 ("topic", topic),
                 ("min_score", min_score),
@@ -165,11 +183,15 @@ pub fn run(cli: Cli) -> Result<i32> {
                 ("q", q),
                 ("limit", limit),
                 ("subtopic", subtopic),
+                ("stories", stories),
             ]
             .into_iter()
             .filter_map(|(name, value)| value.map(|v| (name, v)))
             .collect();
             feed(&cli.config, &format, &params, output.as_deref())
+        }
+        Command::Stories { since, limit, json } => {
+            stories(&cli.config, since.as_deref(), limit, json)
         }
         Command::Classify { topic, text, input } => {
             classify(&cli.config, topic.as_deref(), text, &input)
@@ -280,6 +302,10 @@ async fn run_daemon(config_path: &std::path::Path) -> Result<i32> {
     let rescored = pipeline.reclassify().await?;
     if rescored > 0 {
         tracing::info!(items = rescored, "rescored items for changed topics");
+    }
+    let storied = pipeline.assign_missing_stories().await?;
+    if storied > 0 {
+        tracing::info!(items = storied, "put earlier items into stories");
     }
 
     let reader = Store::open(&config.storage.database)?;
@@ -415,6 +441,7 @@ async fn poll(config_path: &std::path::Path) -> Result<i32> {
     let feeds = store.enabled_feeds()?;
     let cancel = shutdown_on_signals()?;
     let pipeline = Pipeline::new(&config, store, classifier)?;
+    pipeline.assign_missing_stories().await?;
 
     let progress = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(feeds.len() as u64)
@@ -576,6 +603,12 @@ async fn inspect(config_path: &std::path::Path, source: &str) -> Result<i32> {
     let parsed = parse::parse_feed(&body, base.as_ref(), source, content_type.as_deref())?;
     let classifier = Classifier::load(&config.classify.topics_dir)?;
     let classified = classifier.classify_entries(dedup::key_entries(parsed.entries));
+    // With a database, say which stored story each entry would join.
+    let store = if config.storage.database.exists() {
+        Some(Store::open(&config.storage.database)?)
+    } else {
+        None
+    };
     let mut out = std::io::stdout().lock();
     for item in &classified {
         let k = &item.keyed;
@@ -592,6 +625,14 @@ async fn inspect(config_path: &std::path::Path, source: &str) -> Result<i32> {
             "categories": e.categories,
             "text": e.text,
             "classification": item.classifications,
+            "story": match &store {
+                Some(store) => store
+                    .story_for(&item.print, e.published.unwrap_or_else(chrono::Utc::now))?
+                    .map(|(id, title, similarity)| serde_json::json!({
+                        "id": id, "title": title, "similarity": similarity,
+                    })),
+                None => None,
+            },
         });
         writeln!(out, "{line}")?;
     }
@@ -739,5 +780,41 @@ fn train(
         "keyword filter `iraq` on the same items: {}",
         train::evaluate_keyword("iraq", heldout.iter().copied())
     );
+    Ok(0)
+}
+
+fn stories(
+    config_path: &std::path::Path,
+    since: Option<&str>,
+    limit: usize,
+    json: bool,
+) -> Result<i32> {
+    let since = match since {
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| anyhow::anyhow!("--since: `{text}` is not an RFC 3339 time ({e})"))?,
+        None => chrono::Utc::now() - chrono::Duration::days(1),
+    };
+    let config = Config::load(config_path)?;
+    let store = Store::open(&config.storage.database)?;
+    let stories = store.stories(since, limit)?;
+    let mut out = std::io::stdout().lock();
+    for story in &stories {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(story)?)?;
+        } else {
+            writeln!(
+                out,
+                "{:>3} items {:>3} outlets  {}  {}",
+                story.items,
+                story.outlets,
+                short_time(Some(&story.last_published_at)),
+                story.title
+            )?;
+        }
+    }
+    if !json {
+        writeln!(out, "{} stories", stories.len())?;
+    }
     Ok(0)
 }

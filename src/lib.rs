@@ -9,6 +9,7 @@
 
 pub mod classify;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod dedup;
 pub mod fetch;

@@ -134,11 +134,12 @@ pub struct Evidence {
     pub weight: f64,
 }
 
-/// An entry ready to store: keyed and classified.
+/// An entry ready to store: keyed, classified, and fingerprinted for story clustering.
 #[derive(Debug, Clone)]
 pub struct ClassifiedEntry {
     pub keyed: KeyedEntry,
     pub classifications: Vec<Classification>,
+    pub print: crate::cluster::StoryPrint,
 }
 
 /// What storing one feed's entries did.
@@ -178,6 +179,8 @@ pub struct FeedQuery {
     pub q: Option<String>,
     pub limit: usize,
     pub subtopic: Option<String>,
+    /// One entry per story (the default) rather than one per item.
+    pub stories: bool,
 }
 
 /// Default and largest number of entries in a merged feed.
@@ -216,4 +219,7 @@ pub struct FeedItem {
     pub score: f64,
     pub subtopics: Vec<String>,
     pub sources: Vec<ItemSource>,
+    pub story_id: Option<i64>,
+    /// For one entry per story: the other items of the story, by the feeds that carried them.
+    pub also_reported_by: Vec<ItemSource>,
 }

@@ -508,6 +508,38 @@ impl Pipeline {
         Ok(total)
     }
 
+    /// Puts stored items that have no story yet (stored before stories existed) into stories,
+    /// oldest first, in batches. Returns how many.
+    pub async fn assign_missing_stories(&self) -> Result<u64, PipelineError> {
+        const BATCH: usize = 2000;
+        let mut total = 0;
+        let mut after_id = 0;
+        loop {
+            let batch = self
+                .with_store(move |store| store.items_without_story(after_id, BATCH))
+                .await?;
+            let Some(&(last, _, _, _)) = batch.last() else {
+                break;
+            };
+            after_id = last;
+            total += batch.len() as u64;
+            self.with_store(move |store| {
+                let prints: Vec<_> = batch
+                    .into_iter()
+                    .map(|(id, title, text, published)| {
+                        (id, crate::cluster::fingerprint(&title, &text), published)
+                    })
+                    .collect();
+                store.assign_stories(&prints)
+            })
+            .await?;
+        }
+        if total > 0 {
+            self.note_change();
+        }
+        Ok(total)
+    }
+
     /// Writes the WAL back into the database file.
     pub async fn checkpoint(&self) -> Result<(), PipelineError> {
         self.with_store(|store| store.checkpoint()).await

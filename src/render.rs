@@ -133,6 +133,23 @@ pub fn content_html(item: &FeedItem) -> String {
         }
         html.push_str("</p>");
     }
+    if !item.also_reported_by.is_empty() {
+        html.push_str("<p>Also reported by: ");
+        for (i, other) in item.also_reported_by.iter().enumerate() {
+            if i > 0 {
+                html.push_str(", ");
+            }
+            let name = html_escape::encode_text(&other.feed_name);
+            match other.item_url.as_deref().and_then(safe_url) {
+                Some(href) => html.push_str(&format!(
+                    "<a href=\"{}\">{name}</a>",
+                    html_escape::encode_double_quoted_attribute(&href)
+                )),
+                None => html.push_str(&name),
+            }
+        }
+        html.push_str("</p>");
+    }
     html
 }
 
@@ -186,9 +203,10 @@ fn atom(meta: &FeedMeta, items: &[FeedItem]) -> Result<Vec<u8>, RenderError> {
             if let Some(url) = item.url.as_deref().and_then(safe_url) {
                 links.push(link(&url, "alternate", Some("text/html")));
             }
-            for source in &item.sources {
+            for source in item.sources.iter().chain(&item.also_reported_by) {
                 if let Some(url) = source.item_url.as_deref().and_then(safe_url)
                     && Some(&url) != item.url.as_ref()
+                    && !links.iter().any(|l| l.href == url)
                 {
                     links.push(link(&url, "related", Some("text/html")));
                 }
@@ -355,6 +373,18 @@ struct JsonExtension {
     score: f64,
     subtopics: Vec<String>,
     sources: Vec<ItemSource>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    also_reported_by: Vec<ItemSource>,
+}
+
+/// A source with only http(s) links: links from feeds are untrusted.
+fn safe_source(source: &ItemSource) -> ItemSource {
+    ItemSource {
+        feed_name: source.feed_name.clone(),
+        feed_url: source.feed_url.clone(),
+        site_url: source.site_url.as_deref().and_then(safe_url),
+        item_url: source.item_url.as_deref().and_then(safe_url),
+    }
 }
 
 fn json(meta: &FeedMeta, items: &[FeedItem]) -> Result<Vec<u8>, RenderError> {
@@ -385,17 +415,8 @@ fn json(meta: &FeedMeta, items: &[FeedItem]) -> Result<Vec<u8>, RenderError> {
                     topic: item.topic.clone(),
                     score: item.score,
                     subtopics: item.subtopics.clone(),
-                    // Links from feeds are untrusted: only http(s) ones are passed on.
-                    sources: item
-                        .sources
-                        .iter()
-                        .map(|s| ItemSource {
-                            feed_name: s.feed_name.clone(),
-                            feed_url: s.feed_url.clone(),
-                            site_url: s.site_url.as_deref().and_then(safe_url),
-                            item_url: s.item_url.as_deref().and_then(safe_url),
-                        })
-                        .collect(),
+                    sources: item.sources.iter().map(safe_source).collect(),
+                    also_reported_by: item.also_reported_by.iter().map(safe_source).collect(),
                 },
             })
             .collect(),
@@ -445,6 +466,8 @@ mod tests {
                     item_url: Some(format!("https://b.example/story/{id}")),
                 },
             ],
+            story_id: None,
+            also_reported_by: vec![],
         }
     }
 

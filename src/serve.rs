@@ -63,6 +63,7 @@ pub fn parse_feed_query<'a>(
         q: None,
         limit: DEFAULT_FEED_LIMIT,
         subtopic: None,
+        stories: true,
     };
     if let Some(t) = topics
         .iter()
@@ -118,6 +119,13 @@ pub fn parse_feed_query<'a>(
                 query.limit = limit;
             }
             "subtopic" if !value.is_empty() => query.subtopic = Some(value.to_string()),
+            "stories" => {
+                query.stories = match value {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    other => return Err(invalid(name, format!("`{other}` is not true or false"))),
+                }
+            }
             "source" | "q" | "subtopic" => {}
             other => return Err(QueryError::Unknown(other.to_string())),
         }

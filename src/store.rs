@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use url::Url;
 
+use crate::cluster::{self, StoryPrint, StoryRules};
 use crate::config::FeedConfig;
 use crate::model::{
     Classification, ClassifiedEntry, FeedItem, FeedQuery, FeedSource, ItemSource, ParsedFeed,
@@ -33,6 +34,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_polite_fetching.sql",
         include_str!("../migrations/0003_polite_fetching.sql"),
+    ),
+    (
+        "0004_stories.sql",
+        include_str!("../migrations/0004_stories.sql"),
     ),
 ];
 
@@ -125,6 +130,18 @@ pub struct SearchHit {
     pub snippet: String,
 }
 
+/// One row of `tigris stories`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorySummary {
+    pub id: i64,
+    pub title: String,
+    pub url: Option<String>,
+    pub items: i64,
+    pub outlets: i64,
+    pub first_published_at: String,
+    pub last_published_at: String,
+}
+
 /// What syncing the config's feed list did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FeedSync {
@@ -136,6 +153,7 @@ pub struct FeedSync {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    story_rules: StoryRules,
 }
 
 /// Times are stored as RFC 3339 UTC text with a `Z`, which sorts as time does.
@@ -169,6 +187,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            story_rules: StoryRules::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -382,7 +401,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         let mut outcome = StoreOutcome::default();
         for entry in entries {
-            match store_entry(&tx, feed.id, entry, &now)? {
+            match store_entry(&tx, feed.id, entry, &now, &self.story_rules)? {
                 EntryFate::New => outcome.new += 1,
                 EntryFate::Updated => outcome.updated += 1,
                 EntryFate::Unchanged => outcome.unchanged += 1,
@@ -580,17 +599,27 @@ impl Store {
         query: &FeedQuery,
         threshold: f64,
     ) -> Result<Vec<FeedItem>, StoreError> {
-        let mut sql = String::from(
-            "SELECT i.id,
-                    COALESCE(i.canonical_url,
-                             (SELECT f.url || ' ' || s.entry_key FROM item_sources s JOIN feeds f ON f.id = s.feed_id
-                               WHERE s.item_id = i.id ORDER BY s.first_seen_at, s.feed_id LIMIT 1)),
-                    i.url, i.title, i.author, i.summary, i.content_html, i.content_text,
+        // An entry's identity: the canonical URL, else the first carrying feed's URL and entry
+        // key. A story's entry takes its representative's, so it stays as members join.
+        let identity = |alias: &str| {
+            format!(
+                "COALESCE({alias}.canonical_url,
+                          (SELECT f.url || ' ' || s.entry_key FROM item_sources s JOIN feeds f ON f.id = s.feed_id
+                            WHERE s.item_id = {alias}.id ORDER BY s.first_seen_at, s.feed_id LIMIT 1))"
+            )
+        };
+        let mut sql = format!(
+            "SELECT i.id, {}, i.url, i.title, i.author, i.summary, i.content_html, i.content_text,
                     COALESCE(i.published_at, i.first_seen_at),
                     COALESCE(i.updated_at, i.last_changed_at),
-                    i.categories, c.topic, c.score, c.subtopics
+                    i.categories, c.topic, c.score, c.subtopics, i.story_id,
+                    (SELECT st.representative_item_id FROM stories st WHERE st.id = i.story_id),
+                    (SELECT {} FROM stories st JOIN items r ON r.id = st.representative_item_id
+                      WHERE st.id = i.story_id)
                FROM classifications c JOIN items i ON i.id = c.item_id
               WHERE c.topic = :topic AND c.score >= :min_score",
+            identity("i"),
+            identity("r")
         );
         let min_score = query.min_score.unwrap_or(threshold);
         let since = query.since.map(timestamp);
@@ -645,9 +674,16 @@ impl Store {
                 score: row.get(12)?,
                 subtopics: serde_json::from_str(&subtopics).unwrap_or_default(),
                 sources: Vec::new(),
+                story_id: row.get(14)?,
+                also_reported_by: Vec::new(),
+            })
+            .map(|item| {
+                let representative: Option<i64> = row.get(15).ok().flatten();
+                let story_identity: Option<String> = row.get(16).ok().flatten();
+                (item, representative, story_identity)
             })
         });
-        let mut items = match rows {
+        let rows = match rows {
             Ok(rows) => rows.collect::<Result<Vec<_>, _>>(),
             Err(e) => Err(e),
         }
@@ -658,6 +694,11 @@ impl Store {
             },
             _ => StoreError::Sqlite(e),
         })?;
+        let mut items = if query.stories {
+            one_entry_per_story(rows, query.limit)
+        } else {
+            rows.into_iter().map(|(item, _, _)| item).collect()
+        };
         let mut sources = self.conn.prepare_cached(
             "SELECT COALESCE(f.name, f.title, f.url), f.url, f.site_url, s.url
                FROM item_sources s JOIN feeds f ON f.id = s.feed_id
@@ -675,6 +716,29 @@ impl Store {
                 })?
                 .collect::<Result<_, _>>()?;
         }
+        if query.stories {
+            let mut members = self.conn.prepare_cached(
+                "SELECT COALESCE(f.name, f.title, f.url), f.url, f.site_url, s.url
+                   FROM items m JOIN item_sources s ON s.item_id = m.id JOIN feeds f ON f.id = s.feed_id
+                  WHERE m.story_id = ?1 AND m.id <> ?2
+                  ORDER BY COALESCE(m.published_at, m.first_seen_at), m.id",
+            )?;
+            for item in &mut items {
+                let Some(story_id) = item.story_id else {
+                    continue;
+                };
+                item.also_reported_by = members
+                    .query_map(params![story_id, item.id], |row| {
+                        Ok(ItemSource {
+                            feed_name: row.get(0)?,
+                            feed_url: row.get(1)?,
+                            site_url: row.get(2)?,
+                            item_url: row.get(3)?,
+                        })
+                    })?
+                    .collect::<Result<_, _>>()?;
+            }
+        }
         Ok(items)
     }
 
@@ -687,6 +751,90 @@ impl Store {
             })?)
     }
 
+    /// Items without a story yet (stored before stories existed): (id, title, text, published),
+    /// up to `limit`, after `after_id`.
+    pub fn items_without_story(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, title, content_text, COALESCE(published_at, first_seen_at) FROM items
+              WHERE story_id IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after_id, limit as i64], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Puts stored items into stories, in one transaction.
+    pub fn assign_stories(
+        &mut self,
+        items: &[(i64, StoryPrint, String)],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for (item_id, print, published) in items {
+            assign_story(&tx, *item_id, print, published, &self.story_rules)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The story an item would join, if any: (story id, its representative's title,
+    /// similarity). For `tigris inspect`.
+    pub fn story_for(
+        &self,
+        print: &StoryPrint,
+        published: DateTime<Utc>,
+    ) -> Result<Option<(i64, String, f64)>, StoreError> {
+        let Some((story_id, similarity)) = find_story(
+            &self.conn,
+            print,
+            &timestamp(published),
+            -1,
+            &self.story_rules,
+        )?
+        else {
+            return Ok(None);
+        };
+        let title: String = self.conn.query_row(
+            "SELECT i.title FROM stories s JOIN items i ON i.id = s.representative_item_id WHERE s.id = ?1",
+            [story_id],
+            |row| row.get(0),
+        )?;
+        Ok(Some((story_id, title, similarity)))
+    }
+
+    /// Stories with an item published at or after `since`, most items first.
+    pub fn stories(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<StorySummary>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT s.id, i.title, i.url, s.member_count,
+                    (SELECT count(DISTINCT src.feed_id) FROM items m JOIN item_sources src ON src.item_id = m.id
+                      WHERE m.story_id = s.id),
+                    s.first_published_at, s.last_published_at
+               FROM stories s JOIN items i ON i.id = s.representative_item_id
+              WHERE s.last_published_at >= ?1
+              ORDER BY s.member_count DESC, s.last_published_at DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![timestamp(since), limit as i64], |row| {
+            Ok(StorySummary {
+                id: row.get(0)?,
+                title: row.get(1)?,
+                url: row.get(2)?,
+                items: row.get(3)?,
+                outlets: row.get(4)?,
+                first_published_at: row.get(5)?,
+                last_published_at: row.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Writes the WAL back into the main file and truncates it; run at shutdown so the
     /// database is one self-contained file when tigris is not running.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
@@ -694,6 +842,43 @@ impl Store {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
+}
+
+/// Keeps one entry per story, in feed order: the story's representative when it is among the
+/// rows, else its newest member; the entry takes the story's identity, so its id does not
+/// change as members join. Items without a story stand alone.
+fn one_entry_per_story(
+    rows: Vec<(FeedItem, Option<i64>, Option<String>)>,
+    limit: usize,
+) -> Vec<FeedItem> {
+    let mut entries: Vec<FeedItem> = Vec::new();
+    // Story id → (its entry's position, whether the entry is the representative).
+    let mut placed: std::collections::HashMap<i64, (usize, bool)> =
+        std::collections::HashMap::new();
+    for (mut item, representative, story_identity) in rows {
+        let Some(story_id) = item.story_id else {
+            entries.push(item);
+            continue;
+        };
+        let is_representative = representative == Some(item.id);
+        if let Some(identity) = story_identity {
+            item.identity = identity;
+        }
+        match placed.get(&story_id) {
+            None => {
+                placed.insert(story_id, (entries.len(), is_representative));
+                entries.push(item);
+            }
+            // The representative arrives after a newer member: it takes the story's place.
+            Some(&(at, false)) if is_representative => {
+                entries[at] = item;
+                placed.insert(story_id, (at, true));
+            }
+            Some(_) => {}
+        }
+    }
+    entries.truncate(limit);
+    entries
 }
 
 /// A user's search text as an FTS5 query: `"quoted phrases"` stay phrases, `OR`, `AND`,
@@ -743,6 +928,7 @@ fn store_entry(
     feed_id: i64,
     entry: &ClassifiedEntry,
     now: &str,
+    rules: &StoryRules,
 ) -> Result<EntryFate, StoreError> {
     let keyed = &entry.keyed;
     let known: Option<(i64, String)> = tx
@@ -788,7 +974,16 @@ fn store_entry(
     };
     let (item_id, fate) = match same_story {
         Some(item_id) => (item_id, EntryFate::Duplicate),
-        None => (write_item(tx, None, entry, now)?, EntryFate::New),
+        None => {
+            let item_id = write_item(tx, None, entry, now)?;
+            let published = keyed
+                .entry
+                .published
+                .map(timestamp)
+                .unwrap_or_else(|| now.to_string());
+            assign_story(tx, item_id, &entry.print, &published, rules)?;
+            (item_id, EntryFate::New)
+        }
     };
     tx.prepare_cached(
         "INSERT INTO item_sources (item_id, feed_id, entry_key, guid, url, content_hash, first_seen_at, last_seen_at)
@@ -857,6 +1052,107 @@ fn write_item(
     };
     write_classifications(tx, item_id, &entry.classifications, now)?;
     Ok(item_id)
+}
+
+/// The story an item with this fingerprint, published at `published`, belongs to: the story
+/// of the most similar stored item (published within the window, sharing a band key, similar
+/// enough), if any. Returns (story id, similarity).
+fn find_story(
+    conn: &Connection,
+    print: &StoryPrint,
+    published: &str,
+    exclude_item: i64,
+    rules: &StoryRules,
+) -> Result<Option<(i64, f64)>, StoreError> {
+    let published_at = parse_time(published);
+    let from = timestamp(published_at - rules.window);
+    let to = timestamp(published_at + rules.window);
+    let keys = cluster::band_keys(print);
+    let placeholders = (3..3 + keys.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT DISTINCT p.item_id, p.published_at, p.words, p.signature, i.story_id
+           FROM story_bands b JOIN story_prints p ON p.item_id = b.item_id
+           JOIN items i ON i.id = p.item_id
+          WHERE b.key IN ({placeholders}) AND b.published_at BETWEEN ?1 AND ?2
+            AND i.story_id IS NOT NULL"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&from, &to];
+    params.extend(keys.iter().map(|k| k as &dyn rusqlite::ToSql));
+    let mut rows = stmt.query(params.as_slice())?;
+    let mut best: Option<(i64, f64)> = None;
+    while let Some(row) = rows.next()? {
+        let item_id: i64 = row.get(0)?;
+        if item_id == exclude_item {
+            continue;
+        }
+        let their_published = parse_time(&row.get::<_, String>(1)?);
+        let words: i64 = row.get(2)?;
+        let blob: Vec<u8> = row.get(3)?;
+        let story_id: i64 = row.get(4)?;
+        let Some(theirs) =
+            cluster::signature_from_bytes(&blob, words.clamp(0, i64::from(u32::MAX)) as u32)
+        else {
+            continue;
+        };
+        if cluster::same_story(print, published_at, &theirs, their_published, rules) {
+            let similarity = cluster::similarity(print, &theirs);
+            if best.is_none_or(|(_, s)| similarity > s) {
+                best = Some((story_id, similarity));
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// Puts a stored item into its story (a new one when no stored item is the same story) and
+/// indexes its fingerprint.
+fn assign_story(
+    tx: &Transaction<'_>,
+    item_id: i64,
+    print: &StoryPrint,
+    published: &str,
+    rules: &StoryRules,
+) -> Result<i64, StoreError> {
+    let story_id = match find_story(tx, print, published, item_id, rules)? {
+        Some((story_id, _)) => {
+            tx.prepare_cached(
+                "UPDATE stories SET member_count = member_count + 1,
+                        first_published_at = min(first_published_at, ?2),
+                        last_published_at = max(last_published_at, ?2)
+                  WHERE id = ?1",
+            )?
+            .execute(params![story_id, published])?;
+            story_id
+        }
+        None => tx
+            .prepare_cached(
+                "INSERT INTO stories (representative_item_id, first_published_at, last_published_at, member_count, created_at)
+                 VALUES (?1, ?2, ?2, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) RETURNING id",
+            )?
+            .query_row(params![item_id, published], |row| row.get(0))?,
+    };
+    tx.prepare_cached("UPDATE items SET story_id = ?2 WHERE id = ?1")?
+        .execute(params![item_id, story_id])?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO story_prints (item_id, published_at, words, signature) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        item_id,
+        published,
+        print.words,
+        cluster::signature_bytes(print)
+    ])?;
+    let mut band = tx.prepare_cached(
+        "INSERT INTO story_bands (key, published_at, item_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for key in cluster::band_keys(print) {
+        band.execute(params![key, published, item_id])?;
+    }
+    Ok(story_id)
 }
 
 /// A successful fetch's effect on the feed row: health reset, next check, and the permanent

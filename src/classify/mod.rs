@@ -119,9 +119,11 @@ impl Classifier {
             .into_iter()
             .map(|keyed| {
                 let classifications = self.classify(&keyed.entry.title, &keyed.entry.text);
+                let print = crate::cluster::fingerprint(&keyed.entry.title, &keyed.entry.text);
                 ClassifiedEntry {
                     keyed,
                     classifications,
+                    print,
                 }
             })
             .collect()
