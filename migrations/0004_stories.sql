@@ -13,24 +13,27 @@ CREATE INDEX stories_last_published ON stories (last_published_at);
 ALTER TABLE items ADD COLUMN story_id INTEGER REFERENCES stories (id) ON DELETE SET NULL;
 CREATE INDEX items_story ON items (story_id);
 
--- Each item's MinHash fingerprint (64 little-endian u32 values) and the number of words it
--- was made from.
+-- Each item's fingerprint: the hashes of its stemmed content words (sorted little-endian
+-- u64s) and their MinHash signature (64 little-endian u32s).
 CREATE TABLE story_prints (
     item_id      INTEGER PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE,
     published_at TEXT NOT NULL,
-    words        INTEGER NOT NULL,
+    words        BLOB NOT NULL,
     signature    BLOB NOT NULL
 );
 
--- Locality-sensitive keys of the fingerprints (32 per item): a new item is compared only
--- with items sharing a key and published within the story window.
+-- Locality-sensitive keys of the fingerprints (32 per item), by publication day (days since
+-- 1970-01-01): a new item is compared only with items sharing a key and published within the
+-- story window. Ordered by day first, so new rows land in the few pages of recent days and
+-- storing an item costs the same however large the table grows. One B-tree (no rowid, no
+-- second index); a row whose item is gone is skipped by the join with story_prints, and
+-- removed by recomputing its keys from the stored signature.
 CREATE TABLE story_bands (
-    key          INTEGER NOT NULL,
-    published_at TEXT NOT NULL,
-    item_id      INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE
-);
-CREATE INDEX story_bands_key ON story_bands (key, published_at);
-CREATE INDEX story_bands_item ON story_bands (item_id);
+    day     INTEGER NOT NULL,
+    key     INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    PRIMARY KEY (day, key, item_id)
+) WITHOUT ROWID;
 
 -- Stories with an item published in the last day, with how many items and outlets told them.
 CREATE VIEW stories_last_day AS

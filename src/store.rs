@@ -184,6 +184,10 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
+        // A 64 MiB page cache (SQLite's default is 2 MiB) keeps the story index's hot pages in
+        // memory as the database grows.
+        conn.pragma_update(None, "cache_size", -65536)
+            .map_err(open_err)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -908,6 +912,11 @@ pub fn fts_query(text: &str) -> String {
     parts.join(" ")
 }
 
+/// Days since 1970-01-01 (UTC): the story index's first column.
+fn day_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(86_400)
+}
+
 fn parse_time(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
@@ -1065,22 +1074,28 @@ fn find_story(
     rules: &StoryRules,
 ) -> Result<Option<(i64, f64)>, StoreError> {
     let published_at = parse_time(published);
-    let from = timestamp(published_at - rules.window);
-    let to = timestamp(published_at + rules.window);
+    let days: Vec<i64> =
+        (day_of(published_at - rules.window)..=day_of(published_at + rules.window)).collect();
     let keys = cluster::band_keys(print);
-    let placeholders = (3..3 + keys.len())
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = |from: usize, count: usize| {
+        (from..from + count)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let sql = format!(
+        // CROSS JOIN fixes the join order (SQLite's rule): start from the band index, so the
+        // cost follows the number of candidates, never the number of stored items.
         "SELECT DISTINCT p.item_id, p.published_at, p.words, p.signature, i.story_id
-           FROM story_bands b JOIN story_prints p ON p.item_id = b.item_id
-           JOIN items i ON i.id = p.item_id
-          WHERE b.key IN ({placeholders}) AND b.published_at BETWEEN ?1 AND ?2
-            AND i.story_id IS NOT NULL"
+           FROM story_bands b CROSS JOIN story_prints p CROSS JOIN items i
+          WHERE b.day IN ({}) AND b.key IN ({})
+            AND p.item_id = b.item_id AND i.id = p.item_id",
+        list(1, days.len()),
+        list(1 + days.len(), keys.len())
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&from, &to];
+    let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(days.len() + keys.len());
+    params.extend(days.iter().map(|d| d as &dyn rusqlite::ToSql));
     params.extend(keys.iter().map(|k| k as &dyn rusqlite::ToSql));
     let mut rows = stmt.query(params.as_slice())?;
     let mut best: Option<(i64, f64)> = None;
@@ -1090,12 +1105,12 @@ fn find_story(
             continue;
         }
         let their_published = parse_time(&row.get::<_, String>(1)?);
-        let words: i64 = row.get(2)?;
+        let words: Vec<u8> = row.get(2)?;
         let blob: Vec<u8> = row.get(3)?;
-        let story_id: i64 = row.get(4)?;
-        let Some(theirs) =
-            cluster::signature_from_bytes(&blob, words.clamp(0, i64::from(u32::MAX)) as u32)
-        else {
+        let Some(story_id) = row.get::<_, Option<i64>>(4)? else {
+            continue;
+        };
+        let Some(theirs) = cluster::from_bytes(&blob, &words) else {
             continue;
         };
         if cluster::same_story(print, published_at, &theirs, their_published, rules) {
@@ -1137,20 +1152,17 @@ fn assign_story(
     };
     tx.prepare_cached("UPDATE items SET story_id = ?2 WHERE id = ?1")?
         .execute(params![item_id, story_id])?;
+    let (signature, words) = cluster::to_bytes(print);
     tx.prepare_cached(
         "INSERT OR REPLACE INTO story_prints (item_id, published_at, words, signature) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![
-        item_id,
-        published,
-        print.words,
-        cluster::signature_bytes(print)
-    ])?;
+    .execute(params![item_id, published, words, signature])?;
     let mut band = tx.prepare_cached(
-        "INSERT INTO story_bands (key, published_at, item_id) VALUES (?1, ?2, ?3)",
+        "INSERT OR IGNORE INTO story_bands (day, key, item_id) VALUES (?1, ?2, ?3)",
     )?;
+    let day = day_of(parse_time(published));
     for key in cluster::band_keys(print) {
-        band.execute(params![key, published, item_id])?;
+        band.execute(params![day, key, item_id])?;
     }
     Ok(story_id)
 }

@@ -1,0 +1,234 @@
+//! Story clustering, measured and end to end: precision and recall of "same story" on the
+//! labeled pairs in tests/data/stories/pairs.jsonl, and two outlets' reports of one event
+//! becoming one story in the store, one entry in the merged feed, and one line of
+//! `tigris stories`.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use tigris::cluster::{StoryRules, fingerprint, same_story, similarity};
+
+#[derive(serde::Deserialize)]
+struct Side {
+    title: String,
+    text: String,
+    published: DateTime<Utc>,
+}
+
+#[derive(serde::Deserialize)]
+struct Pair {
+    id: String,
+    same: bool,
+    kind: String,
+    a: Side,
+    b: Side,
+}
+
+fn pairs() -> Vec<Pair> {
+    include_str!("data/stories/pairs.jsonl")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// (true positives, false positives, true negatives, false negatives) under `rules`.
+fn confusion(pairs: &[Pair], rules: &StoryRules) -> (usize, usize, usize, usize) {
+    let mut counts = (0, 0, 0, 0);
+    for pair in pairs {
+        let a = fingerprint(&pair.a.title, &pair.a.text);
+        let b = fingerprint(&pair.b.title, &pair.b.text);
+        let predicted = same_story(&a, pair.a.published, &b, pair.b.published, rules);
+        match (predicted, pair.same) {
+            (true, true) => counts.0 += 1,
+            (true, false) => counts.1 += 1,
+            (false, false) => counts.2 += 1,
+            (false, true) => counts.3 += 1,
+        }
+    }
+    counts
+}
+
+#[test]
+fn same_story_pairing_has_precision_and_recall_of_at_least_0_9() {
+    let pairs = pairs();
+    assert!(pairs.len() >= 150, "{} pairs", pairs.len());
+    let rules = StoryRules::default();
+    for threshold in [0.2, 0.25, 0.3, 0.35, 0.4] {
+        let (tp, fp, tn, fn_) = confusion(&pairs, &StoryRules { threshold, ..rules });
+        println!(
+            "threshold {threshold:.2}: precision {:.3}, recall {:.3} (TP {tp}, FP {fp}, TN {tn}, FN {fn_})",
+            tp as f64 / (tp + fp).max(1) as f64,
+            tp as f64 / (tp + fn_).max(1) as f64
+        );
+    }
+    let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for pair in &pairs {
+        let a = fingerprint(&pair.a.title, &pair.a.text);
+        let b = fingerprint(&pair.b.title, &pair.b.text);
+        let right = same_story(&a, pair.a.published, &b, pair.b.published, &rules) == pair.same;
+        let entry = by_kind.entry(pair.kind.as_str()).or_default();
+        entry.0 += usize::from(right);
+        entry.1 += 1;
+        if !right {
+            println!(
+                "  wrong: {} {} similarity {:.2}",
+                pair.id,
+                pair.kind,
+                similarity(&a, &b)
+            );
+        }
+    }
+    for (kind, (right, all)) in &by_kind {
+        println!("  {kind}: {right}/{all} right");
+    }
+    let (tp, fp, _, fn_) = confusion(&pairs, &rules);
+    let precision = tp as f64 / (tp + fp) as f64;
+    let recall = tp as f64 / (tp + fn_) as f64;
+    println!("default rules: precision {precision:.3}, recall {recall:.3}");
+    assert!(precision >= 0.9, "precision {precision:.3}");
+    assert!(recall >= 0.9, "recall {recall:.3}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_outlets_reports_of_one_event_are_one_story_and_one_feed_entry() {
+    let pair = pairs()
+        .into_iter()
+        .find(|p| {
+            p.kind == "reworded" && p.same && {
+                let a = fingerprint(&p.a.title, &p.a.text);
+                let b = fingerprint(&p.b.title, &p.b.text);
+                same_story(&a, p.a.published, &b, p.b.published, &StoryRules::default())
+            }
+        })
+        .expect("a reworded pair the rules join");
+    let server = FeedServer::start().await;
+    let relevant_text = |side: &Side| format!("{} US forces in Iraq, Baghdad said.", side.text);
+    let first = Item::new(
+        "a1",
+        "https://outlet-a.example/story",
+        &pair.a.title,
+        &relevant_text(&pair.a),
+    );
+    let second = Item::new(
+        "b1",
+        "https://outlet-b.example/other-url",
+        &pair.b.title,
+        &relevant_text(&pair.b),
+    );
+    let other = Item::new(
+        "a2",
+        "https://outlet-a.example/budget",
+        "Pentagon asks Congress for Iraq training funds in a separate request",
+        "The Defense Department sought money for advisers training Iraqi forces in Baghdad, officials in Washington said, in a budget line unrelated to any attack.",
+    );
+    let a = server.set_feed(
+        "a",
+        rss2("Outlet A", &[first.clone(), other]),
+        "application/rss+xml",
+    );
+    let tigris = Tigris::new();
+    tigris.write_config(&[(&a, "Outlet A")], "");
+    assert!(tigris.run(&["poll"]).await.status.success());
+    let feed_of = |bytes: &[u8]| feed_rs::parser::parse(bytes).unwrap();
+    let out = tigris.run(&["feed", "--format", "json"]).await;
+    let before = feed_of(&out.stdout);
+    assert_eq!(before.entries.len(), 2);
+
+    // Outlet B reports the same event with other words, under another URL.
+    let b = server.set_feed("b", rss2("Outlet B", &[second]), "application/rss+xml");
+    tigris.write_config(&[(&a, "Outlet A"), (&b, "Outlet B")], "");
+    let inspect_file = tigris.dir.path().join("b.xml");
+    std::fs::write(
+        &inspect_file,
+        rss2(
+            "Outlet B",
+            &[Item::new(
+                "b1",
+                "https://outlet-b.example/other-url",
+                &pair.b.title,
+                &relevant_text(&pair.b),
+            )],
+        ),
+    )
+    .unwrap();
+    let inspect = tigris
+        .run(&["inspect", inspect_file.to_str().unwrap()])
+        .await;
+    let line: serde_json::Value =
+        serde_json::from_str(stdout(&inspect).lines().next().unwrap()).unwrap();
+    assert!(
+        line["story"]["id"].is_number(),
+        "inspect names the story it would join: {line}"
+    );
+    assert!(tigris.run(&["poll"]).await.status.success());
+
+    assert_eq!(tigris.count("SELECT count(*) FROM items"), 3);
+    assert_eq!(tigris.count("SELECT count(*) FROM stories"), 2);
+    assert_eq!(tigris.count("SELECT max(member_count) FROM stories"), 2);
+
+    let out = tigris.run(&["feed", "--format", "json"]).await;
+    let after = feed_of(&out.stdout);
+    assert_eq!(after.entries.len(), 2, "one entry per story");
+    let story_entry = after
+        .entries
+        .iter()
+        .find(|e| {
+            e.links
+                .iter()
+                .any(|l| l.href == "https://outlet-a.example/story")
+        })
+        .expect("the story's entry keeps its first report's link");
+    let first_id = before
+        .entries
+        .iter()
+        .find(|e| {
+            e.links
+                .iter()
+                .any(|l| l.href == "https://outlet-a.example/story")
+        })
+        .unwrap()
+        .id
+        .clone();
+    assert_eq!(
+        story_entry.id, first_id,
+        "the entry id is stable as members join"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let content = json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["url"] == "https://outlet-a.example/story")
+        .unwrap();
+    assert!(
+        content["content_html"]
+            .as_str()
+            .unwrap()
+            .contains("Also reported by"),
+        "{content}"
+    );
+    assert_eq!(
+        content["_tigris"]["also_reported_by"][0]["feed_name"],
+        "Outlet B"
+    );
+
+    let all = tigris
+        .run(&["feed", "--format", "json", "--all-items"])
+        .await;
+    assert_eq!(
+        feed_of(&all.stdout).entries.len(),
+        3,
+        "--all-items lists every item"
+    );
+
+    let listing = tigris
+        .run(&["stories", "--since", "2000-01-01T00:00:00Z"])
+        .await;
+    let text = stdout(&listing);
+    assert!(text.contains("  2 items   2 outlets"), "{text}");
+    assert!(text.contains("2 stories"), "{text}");
+}
