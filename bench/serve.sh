@@ -42,6 +42,8 @@ database = "tigris.db"
 default = "0 0 * * *"
 [server]
 listen = "127.0.0.1:$tigris_port"
+[fetch]
+allow_private_networks = true
 [classify]
 topics_dir = "$PWD/config/topics"
 [[feeds]]
