@@ -27,8 +27,10 @@ use crate::store::{Store, StoreError};
 pub enum QueryError {
     #[error("query parameter `{name}`: {message}")]
     Invalid { name: String, message: String },
+    #[error("query parameter `topic`: no topic `{topic}` (known: {known})")]
+    UnknownTopic { topic: String, known: String },
     #[error(
-        "unknown query parameter `{0}` (known: topic, min_score, source, since, q, limit, subtopic)"
+        "unknown query parameter `{0}` (known: topic, min_score, source, since, q, limit, subtopic, stories)"
     )]
     Unknown(String),
 }
@@ -77,10 +79,10 @@ pub fn parse_feed_query<'a>(
             "topic" => {
                 if !topics.iter().any(|t| t.id == value) {
                     let known: Vec<&str> = topics.iter().map(|t| t.id.as_str()).collect();
-                    return Err(invalid(
-                        name,
-                        format!("no topic `{value}` (known: {})", known.join(", ")),
-                    ));
+                    return Err(QueryError::UnknownTopic {
+                        topic: value.to_string(),
+                        known: known.join(", "),
+                    });
                 }
                 query.topic = value.to_string();
             }
@@ -388,6 +390,9 @@ async fn feed(
         &state.topics,
     ) {
         Ok(q) => q,
+        Err(e @ QueryError::UnknownTopic { .. }) => {
+            return (StatusCode::NOT_FOUND, format!("{e}\n")).into_response();
+        }
         Err(e) => return bad_request(e.to_string()),
     };
     let path = match &path_topic {

@@ -193,7 +193,6 @@ async fn the_daemon_serves_one_merged_feed_in_three_formats_with_304_and_compres
         ("limit=501", "`limit`"),
         ("since=yesterday", "`since`"),
         ("min_score=2", "`min_score`"),
-        ("topic=weather", "`topic`"),
         ("subtopic=sports", "`subtopic`"),
         ("colour=red", "`colour`"),
     ] {
@@ -203,6 +202,9 @@ async fn the_daemon_serves_one_merged_feed_in_three_formats_with_304_and_compres
         assert!(body.contains(names), "{query}: {body}");
     }
     assert_eq!(get(&daemon.url("/topics/weather.atom")).await.status(), 404);
+    let unknown = get(&daemon.url("/feed.atom?topic=weather")).await;
+    assert_eq!(unknown.status(), 404);
+    assert!(unknown.text().await.unwrap().contains("`topic`"));
 
     // The page for a person, with autodiscovery.
     let page = get(&daemon.url("/")).await;
@@ -524,4 +526,19 @@ print(json.dumps({"bozo": bool(d.bozo), "error": str(d.get("bozo_exception", "")
             theirs.len()
         );
     }
+}
+
+#[tokio::test]
+async fn a_taken_port_is_a_clear_error_at_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let tigris = Tigris::new();
+    tigris.write_config(&[], &format!("[server]\nlisten = \"{address}\"\n"));
+    let out = tigris.run(&["run"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("server.listen") && err.contains(&address.to_string()),
+        "{err}"
+    );
 }
