@@ -347,3 +347,38 @@ async fn xml_entities_are_never_fetched_and_cannot_blow_up() {
         "{titles:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_failing_for_a_week_is_dead_and_checked_daily_and_listed() {
+    let server = FeedServer::start().await;
+    let broken = server.url("/status/500");
+    let tigris = Tigris::new();
+    tigris.write_config(&[(&broken, "Broken")], LIMITS);
+    assert!(tigris.run(&["poll"]).await.status.success());
+    assert_eq!(health(&tigris, &broken).0, "failing");
+    // The failures began eight days ago (the database is the clock the daemon reads).
+    tigris
+        .db()
+        .execute(
+            "UPDATE feeds SET failing_since = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-8 days')",
+            [],
+        )
+        .unwrap();
+    assert!(tigris.run(&["poll"]).await.status.success());
+    let (state, failures, next, _) = health(&tigris, &broken);
+    assert_eq!((state.as_str(), failures), ("dead", 2));
+    assert!(
+        (24 * 60..=24 * 60 + 6).contains(&minutes_from_now(next)),
+        "{next}"
+    );
+    let listing = stdout(&tigris.run(&["feeds"]).await);
+    assert!(listing.lines().any(|l| l.starts_with("dead")), "{listing}");
+    // Dead, not dropped: `tigris poll` still tries it, and a success brings it back.
+    let fixed = server.set_feed("back", rss2("Back", &[]), "application/rss+xml");
+    tigris
+        .db()
+        .execute("UPDATE feeds SET url = ?1", [&fixed])
+        .unwrap();
+    assert!(tigris.run(&["poll"]).await.status.success());
+    assert_eq!(health(&tigris, &broken).0, "ok");
+}
