@@ -710,14 +710,7 @@ impl Store {
         )?;
         for item in &mut items {
             item.sources = sources
-                .query_map([item.id], |row| {
-                    Ok(ItemSource {
-                        feed_name: row.get(0)?,
-                        feed_url: row.get(1)?,
-                        site_url: row.get(2)?,
-                        item_url: row.get(3)?,
-                    })
-                })?
+                .query_map([item.id], item_source)?
                 .collect::<Result<_, _>>()?;
         }
         if query.stories {
@@ -732,14 +725,7 @@ impl Store {
                     continue;
                 };
                 item.also_reported_by = members
-                    .query_map(params![story_id, item.id], |row| {
-                        Ok(ItemSource {
-                            feed_name: row.get(0)?,
-                            feed_url: row.get(1)?,
-                            site_url: row.get(2)?,
-                            item_url: row.get(3)?,
-                        })
-                    })?
+                    .query_map(params![story_id, item.id], item_source)?
                     .collect::<Result<_, _>>()?;
             }
         }
@@ -846,6 +832,16 @@ impl Store {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
+}
+
+/// A row of (feed name, feed URL, site URL, item URL) as an item's source.
+fn item_source(row: &rusqlite::Row<'_>) -> rusqlite::Result<ItemSource> {
+    Ok(ItemSource {
+        feed_name: row.get(0)?,
+        feed_url: row.get(1)?,
+        site_url: row.get(2)?,
+        item_url: row.get(3)?,
+    })
 }
 
 /// Keeps one entry per story, in feed order: the story's representative when it is among the
