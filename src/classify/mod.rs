@@ -114,6 +114,8 @@ impl Classifier {
         topic.classifier_version.clone()
     }
 
+    /// Scores each entry for every topic, and takes its story fingerprint (`cluster`) while
+    /// the text is at hand: the store needs both to file the entry.
     pub fn classify_entries(&self, entries: Vec<KeyedEntry>) -> Vec<ClassifiedEntry> {
         entries
             .into_iter()
