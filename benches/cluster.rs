@@ -42,48 +42,36 @@ impl Items {
     }
 }
 
-fn fill(
-    store: &mut Store,
-    conn: &rusqlite::Connection,
-    items: &mut Items,
-    count: usize,
-) -> Vec<i64> {
-    let mut ids = Vec::with_capacity(count);
+/// Stores the next item's row (as a poll would, before clustering): (id, title, text, published).
+fn insert_item(conn: &rusqlite::Connection, items: &mut Items) -> (i64, String, String, String) {
+    let (title, text, published) = items.item();
+    let published = timestamp(published);
+    conn.execute(
+        "INSERT INTO items (title, content_text, content_hash, first_seen_at, last_changed_at, published_at)
+         VALUES (?1, ?2, 'h', ?3, ?3, ?3)",
+        rusqlite::params![title, text, published],
+    )
+    .expect("insert item");
+    (conn.last_insert_rowid(), title, text, published)
+}
+
+fn fill(store: &mut Store, conn: &rusqlite::Connection, items: &mut Items, count: usize) {
     let mut batch: Vec<(i64, StoryPrint, String)> = Vec::new();
     for _ in 0..count {
-        let (title, text, published) = items.item();
-        conn.execute(
-            "INSERT INTO items (title, content_text, content_hash, first_seen_at, last_changed_at, published_at)
-             VALUES (?1, ?2, 'h', ?3, ?3, ?3)",
-            rusqlite::params![title, text, timestamp(published)],
-        )
-        .expect("insert item");
-        let id = conn.last_insert_rowid();
-        ids.push(id);
-        batch.push((id, fingerprint(&title, &text), timestamp(published)));
+        let (id, title, text, published) = insert_item(conn, items);
+        batch.push((id, fingerprint(&title, &text), published));
         if batch.len() == 5000 {
             store.assign_stories(&batch).expect("assign");
             batch.clear();
         }
     }
     store.assign_stories(&batch).expect("assign");
-    ids
 }
 
 /// Microseconds per item to fingerprint and put 2,000 new items into stories, one
 /// transaction per 100 (as a poll of a busy feed would).
 fn cost_per_item(store: &mut Store, conn: &rusqlite::Connection, items: &mut Items) -> f64 {
-    let mut pending = Vec::new();
-    for _ in 0..2000 {
-        let (title, text, published) = items.item();
-        conn.execute(
-            "INSERT INTO items (title, content_text, content_hash, first_seen_at, last_changed_at, published_at)
-             VALUES (?1, ?2, 'h', ?3, ?3, ?3)",
-            rusqlite::params![title, text, timestamp(published)],
-        )
-        .expect("insert item");
-        pending.push((conn.last_insert_rowid(), title, text, timestamp(published)));
-    }
+    let pending: Vec<_> = (0..2000).map(|_| insert_item(conn, items)).collect();
     let started = Instant::now();
     for chunk in pending.chunks(100) {
         let batch: Vec<_> = chunk

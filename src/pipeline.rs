@@ -143,11 +143,6 @@ impl Pipeline {
             .map_err(PipelineError::from)
     }
 
-    /// The store, for reads by the CLI after a poll.
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        lock(&self.store)
-    }
-
     /// The feed's own schedule. The expression was validated when it entered the database;
     /// a hand-edited bad one falls back to the default schedule rather than stopping the feed.
     fn schedule_of(&self, feed: &FeedSource) -> CronSchedule {

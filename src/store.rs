@@ -197,10 +197,6 @@ impl Store {
         Ok(store)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn migrate(&mut self) -> Result<(), StoreError> {
         let current: i64 = self
             .conn
