@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::classify::Classifier;
-use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
+use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH, LogFormat};
 use crate::dedup;
 use crate::fetch::Fetcher;
 use crate::parse;
@@ -39,12 +39,29 @@ pub enum Command {
     Run,
     /// Poll every enabled feed once now, print a line per feed and the totals, and exit.
     Poll,
-    /// List the feeds with their health.
+    /// List the feeds with their health, or manage them (add, remove, enable, disable).
     Feeds {
         /// Print JSON lines instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<FeedsAction>,
     },
+    /// Import feeds from an OPML file (any reader's export), or export them as OPML 2.0.
+    Opml {
+        #[command(subcommand)]
+        action: OpmlAction,
+    },
+    /// Apply `[retention]` now: remove old items (leaving tombstones so feeds do not bring
+    /// them back) and old fetch history. The daemon does this daily.
+    Prune {
+        /// Only print what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Rebuild the database file to its smallest size (SQLite `VACUUM`) and switch it to
+    /// incremental auto-vacuum. Run it with the daemon stopped, or expect polls to wait.
+    Vacuum,
     /// Full-text search over stored items (SQLite FTS5 syntax, or plain words).
     Search {
         /// What to look for, e.g. `"Ain al-Asad"` or `withdrawal OR transition`.
@@ -144,10 +161,52 @@ pub enum Command {
     },
 }
 
+/// `tigris feeds …`: changes to the database's feed list. The config's `[[feeds]]` stay the
+/// source of truth for the feeds they list; these act on the others.
+#[derive(Debug, Subcommand)]
+pub enum FeedsAction {
+    /// Add a feed; a running daemon polls it within a minute (at once after SIGHUP).
+    Add {
+        /// The feed's http(s) URL.
+        url: String,
+        /// A name to show for it.
+        #[arg(long)]
+        name: Option<String>,
+        /// Its cron schedule (default: `[schedule] default`).
+        #[arg(long)]
+        schedule: Option<String>,
+    },
+    /// Remove a feed (by id or URL) with its fetch history and the items only it carried.
+    Remove { feed: String },
+    /// Resume polling a disabled feed (by id or URL).
+    Enable { feed: String },
+    /// Stop polling a feed (by id or URL); its items stay.
+    Disable { feed: String },
+}
+
+/// `tigris opml …`.
+#[derive(Debug, Subcommand)]
+pub enum OpmlAction {
+    /// Add every feed an OPML file lists (folders are flattened); feeds already present are
+    /// skipped.
+    Import { file: PathBuf },
+    /// Write the enabled feeds as OPML 2.0.
+    Export {
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+mod manage;
+
 /// Runs the command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
-    let quiet_default = !matches!(cli.command, Command::Run);
-    init_logging(if quiet_default { "warn" } else { "info" });
+    // The daemon logs in the format its config asks for, so it starts logging once the
+    // config is read; a config it cannot read is reported by `main`.
+    if !matches!(cli.command, Command::Run) {
+        init_logging("warn", LogFormat::Text);
+    }
     match cli.command {
         Command::CheckConfig => {
             let config = Config::load(&cli.config)?;
@@ -200,7 +259,14 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Train { topic, data, out } => train(&cli.config, &topic, &data, out),
         Command::Run => runtime()?.block_on(run_daemon(&cli.config)),
         Command::Poll => runtime()?.block_on(poll(&cli.config)),
-        Command::Feeds { json } => feeds(&cli.config, json),
+        Command::Feeds { json, action: None } => feeds(&cli.config, json),
+        Command::Feeds {
+            action: Some(action),
+            ..
+        } => manage::feeds(&cli.config, action),
+        Command::Opml { action } => manage::opml(&cli.config, action),
+        Command::Prune { dry_run } => manage::prune(&cli.config, dry_run),
+        Command::Vacuum => manage::vacuum(&cli.config),
         Command::Search { query, limit, json } => search(&cli.config, &query, limit, json),
         Command::Inspect { source } => runtime()?.block_on(inspect(&cli.config, &source)),
     }
@@ -213,16 +279,21 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Human-readable logs on stderr; RUST_LOG overrides the default level. Colours only on a
-/// terminal, so journald and log files get plain text.
-fn init_logging(default_level: &str) {
+/// Logs on stderr: human-readable lines (colours only on a terminal, so journald and log
+/// files get plain text), or one JSON object per line for log shippers. RUST_LOG overrides
+/// the default level.
+fn init_logging(default_level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }
 
 /// Opens the database named by the config and imports the config's feed list.
@@ -283,6 +354,8 @@ fn ttl_minutes(config: &Config) -> u32 {
 
 async fn run_daemon(config_path: &std::path::Path) -> Result<i32> {
     let config = Config::load(config_path)?;
+    init_logging("info", config.log.format);
+    let metrics = crate::metrics::install();
     let classifier = Classifier::load(&config.classify.topics_dir)?;
     let topics = topic_infos(&classifier);
     let store = open_store(&config)?;
@@ -320,8 +393,9 @@ async fn run_daemon(config_path: &std::path::Path) -> Result<i32> {
         topics.clone(),
         ttl_minutes(&config),
         pipeline.changes(),
+        metrics,
     );
-    let server = tokio::spawn(crate::serve::run(listener, state, cancel.clone()));
+    let server = tokio::spawn(crate::serve::run(listener, state.clone(), cancel.clone()));
     tracing::info!("listening on http://{address}");
 
     let writer = config.output.dir.clone().map(|dir| {
@@ -333,6 +407,29 @@ async fn run_daemon(config_path: &std::path::Path) -> Result<i32> {
             cancel.clone(),
         ))
     });
+    let (current, _) = tokio::sync::watch::channel(config.clone());
+    let current = std::sync::Arc::new(current);
+    tokio::spawn(reload_on_hangup(
+        config_path.to_path_buf(),
+        current.clone(),
+        pipeline.clone(),
+        state,
+        cancel.clone(),
+    )?);
+    let maintenance = tokio::spawn(prune_daily(
+        pipeline.clone(),
+        current.subscribe(),
+        cancel.clone(),
+    ));
+    let watchdog = tokio::spawn(crate::service::watchdog(pipeline.clone(), cancel.clone()));
+    crate::service::ready(&format!("serving on http://{address}"));
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            crate::service::stopping();
+        });
+    }
 
     let result = pipeline.run(cancel.clone()).await;
     cancel.cancel();
@@ -344,8 +441,134 @@ async fn run_daemon(config_path: &std::path::Path) -> Result<i32> {
     if let Some(writer) = writer {
         let _ = writer.await;
     }
+    let _ = maintenance.await;
+    let _ = watchdog.await;
     result?;
     Ok(0)
+}
+
+/// Reloads the config on each SIGHUP: feed list, schedules and topics take effect at once. A
+/// config or topic file that does not load is refused with its error logged, and the running
+/// config stays in force. Keys that need a restart are named in a warning.
+fn reload_on_hangup(
+    config_path: PathBuf,
+    current: std::sync::Arc<tokio::sync::watch::Sender<Config>>,
+    pipeline: Pipeline,
+    state: std::sync::Arc<ServeState>,
+    cancel: CancellationToken,
+) -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    Ok(async move {
+        loop {
+            tokio::select! {
+                received = hangup.recv() => if received.is_none() { return },
+                () = cancel.cancelled() => return,
+            }
+            crate::service::reloading();
+            let loaded = Config::load(&config_path)
+                .map_err(anyhow::Error::from)
+                .and_then(|config| {
+                    let classifier = Classifier::load(&config.classify.topics_dir)?;
+                    Ok((config, classifier))
+                });
+            let (config, classifier) = match loaded {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    tracing::error!(
+                        "config reload refused, the running config stays in force: {e:#}"
+                    );
+                    crate::service::ready("config reload refused");
+                    continue;
+                }
+            };
+            let needs_restart = restart_keys(&current.borrow(), &config);
+            if !needs_restart.is_empty() {
+                tracing::warn!(
+                    "config reload: {} changed; that takes effect at the next restart",
+                    needs_restart.join(", ")
+                );
+            }
+            let topics = topic_infos(&classifier);
+            match pipeline.reload(&config, classifier).await {
+                Ok(reloaded) => {
+                    state.set_topics(topics);
+                    tracing::info!(
+                        feeds = config.feeds.len(),
+                        added = reloaded.feeds_added,
+                        disabled = reloaded.feeds_disabled,
+                        rescored = reloaded.rescored,
+                        "config reloaded from {}",
+                        config_path.display()
+                    );
+                    current.send_replace(config);
+                }
+                Err(e) => tracing::error!("config reload failed: {e}"),
+            }
+            crate::service::ready("config reloaded");
+        }
+    })
+}
+
+/// The settings a reload cannot change in a running daemon.
+fn restart_keys(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.storage.database != new.storage.database {
+        keys.push("storage.database");
+    }
+    if old.server.listen != new.server.listen {
+        keys.push("server.listen");
+    }
+    if format!("{:?}", old.fetch) != format!("{:?}", new.fetch) {
+        keys.push("[fetch]");
+    }
+    if old.schedule.max_concurrent_fetches != new.schedule.max_concurrent_fetches {
+        keys.push("schedule.max_concurrent_fetches");
+    }
+    if old.output.dir != new.output.dir {
+        keys.push("output.dir");
+    }
+    if old.log.format != new.log.format {
+        keys.push("log.format");
+    }
+    if format!("{:?}", old.feed) != format!("{:?}", new.feed) {
+        keys.push("[feed]");
+    }
+    keys
+}
+
+/// Applies retention once a day (the first time a day after the last run recorded in the
+/// database, so restarts do not repeat it), with the `[retention]` of the config in force.
+async fn prune_daily(
+    pipeline: Pipeline,
+    config: tokio::sync::watch::Receiver<Config>,
+    cancel: CancellationToken,
+) {
+    const DAY: chrono::TimeDelta = chrono::TimeDelta::days(1);
+    loop {
+        let next = match pipeline.last_prune().await {
+            Ok(Some(last)) => last + DAY,
+            // Never pruned: not in the first hour, which belongs to the first polls.
+            Ok(None) => chrono::Utc::now() + chrono::TimeDelta::hours(1),
+            Err(e) => {
+                tracing::error!("retention: {e}");
+                chrono::Utc::now() + chrono::TimeDelta::hours(1)
+            }
+        };
+        let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = cancel.cancelled() => return,
+        }
+        let retention = config.borrow().retention.clone();
+        if let Err(e) = pipeline.prune(retention, false).await {
+            tracing::error!("retention: prune failed: {e}");
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+                () = cancel.cancelled() => return,
+            }
+        }
+    }
 }
 
 /// Writes the static feeds at start and after every change, until cancelled. A failure is

@@ -31,6 +31,10 @@ const DEFAULT_MAX_REDIRECTS: u64 = 5;
 const DEFAULT_MAX_PER_HOST: u64 = 2;
 const DEFAULT_MAX_INTERVAL_HOURS: u64 = 24;
 const DEFAULT_DEAD_AFTER_DAYS: u64 = 7;
+const DEFAULT_RETENTION_DAYS: u64 = 180;
+const DEFAULT_RETENTION_PER_FEED: u64 = 1000;
+const DEFAULT_KEEP_RELEVANT_DAYS: u64 = 3 * 365;
+const DEFAULT_FETCH_HISTORY_DAYS: u64 = 30;
 
 /// Why a config could not be used. Each variant names the file; the others also the line
 /// and the key.
@@ -71,7 +75,50 @@ pub struct Config {
     pub classify: ClassifyConfig,
     pub feed: FeedMetaConfig,
     pub output: OutputConfig,
+    pub log: LogConfig,
+    pub retention: RetentionConfig,
     pub feeds: Vec<FeedConfig>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event (the default); colours only on a terminal.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// `[retention]`: how long items and fetch history are kept.
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    /// Items older than this (by publication time) are pruned...
+    pub max_age: chrono::Duration,
+    /// ...and so are those beyond the newest `per_feed` of every feed that carries them...
+    pub per_feed: usize,
+    /// ...except items relevant to a topic and younger than this (per topic; `keep_relevant`
+    /// for topics not listed in `relevant_by_topic`).
+    pub keep_relevant: chrono::Duration,
+    pub relevant_by_topic: Vec<(String, chrono::Duration)>,
+    /// Fetch history rows older than this are deleted.
+    pub fetch_history: chrono::Duration,
+}
+
+impl RetentionConfig {
+    /// How long relevant items of `topic` are kept.
+    pub fn keep_relevant_for(&self, topic: &str) -> chrono::Duration {
+        self.relevant_by_topic
+            .iter()
+            .find(|(t, _)| t == topic)
+            .map(|(_, d)| *d)
+            .unwrap_or(self.keep_relevant)
+    }
 }
 
 /// What the merged feed says about itself.
@@ -136,6 +183,8 @@ pub struct ServerConfig {
 
 #[derive(Debug, Clone)]
 pub struct FeedConfig {
+    /// The line of the config file that lists the feed (for messages).
+    pub line: usize,
     pub url: Url,
     pub name: Option<String>,
     pub schedule: CronSchedule,
@@ -171,7 +220,28 @@ struct RawConfig {
     #[serde(default)]
     output: RawOutput,
     #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
     feeds: Vec<RawFeed>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    days: Option<Spanned<i64>>,
+    per_feed: Option<Spanned<i64>>,
+    keep_relevant_days: Option<Spanned<i64>>,
+    #[serde(default)]
+    keep_relevant_days_by_topic: std::collections::BTreeMap<String, Spanned<i64>>,
+    fetch_history_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -519,11 +589,57 @@ impl Validator<'_> {
                 None => None,
             };
             feeds.push(FeedConfig {
+                line: line_of(self.text, feed.url.span().start),
                 url,
                 name,
                 schedule,
             });
         }
+
+        let log = LogConfig {
+            format: match &raw.log.format {
+                None => LogFormat::Text,
+                Some(v) => match v.get_ref().as_str() {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    other => {
+                        return Err(self.err(
+                            "log.format",
+                            v.span().start,
+                            format!("`{other}` is not a log format (text or json)"),
+                        ));
+                    }
+                },
+            },
+        };
+        let days = |key: &str, value: Option<Spanned<i64>>, default: u64| {
+            self.positive(key, value, default)
+                .map(|d| chrono::Duration::days(d.min(100 * 365) as i64))
+        };
+        let mut relevant_by_topic = Vec::new();
+        for (topic, value) in raw.retention.keep_relevant_days_by_topic {
+            let key = format!("retention.keep_relevant_days_by_topic.{topic}");
+            relevant_by_topic.push((topic, days(&key, Some(value), 0)?));
+        }
+        let retention = RetentionConfig {
+            max_age: days("retention.days", raw.retention.days, DEFAULT_RETENTION_DAYS)?,
+            per_feed: self.positive(
+                "retention.per_feed",
+                raw.retention.per_feed,
+                DEFAULT_RETENTION_PER_FEED,
+            )? as usize,
+            keep_relevant: days(
+                "retention.keep_relevant_days",
+                raw.retention.keep_relevant_days,
+                DEFAULT_KEEP_RELEVANT_DAYS,
+            )?,
+            relevant_by_topic,
+            fetch_history: days(
+                "retention.fetch_history_days",
+                raw.retention.fetch_history_days,
+                DEFAULT_FETCH_HISTORY_DAYS,
+            )?,
+        };
 
         Ok(Config {
             path: self.path.to_path_buf(),
@@ -539,6 +655,8 @@ impl Validator<'_> {
             classify: ClassifyConfig { topics_dir },
             feed,
             output,
+            log,
+            retention,
             feeds,
         })
     }
@@ -598,6 +716,37 @@ mod tests {
     fn non_http_url_is_refused() {
         let err = load("[[feeds]]\nurl = \"ftp://a.example/rss\"\n").unwrap_err();
         assert!(err.to_string().contains("http or https"), "{err}");
+    }
+
+    #[test]
+    fn retention_and_log_defaults_and_errors() {
+        let config = load("").unwrap();
+        assert_eq!(config.retention.max_age, chrono::Duration::days(180));
+        assert_eq!(config.retention.per_feed, 1000);
+        assert_eq!(
+            config.retention.keep_relevant_for("us-iraq"),
+            chrono::Duration::days(1095)
+        );
+        assert_eq!(config.log.format, LogFormat::Text);
+        let config = load(
+            "[log]\nformat = \"json\"\n[retention]\ndays = 30\n[retention.keep_relevant_days_by_topic]\nus-iraq = 400\n",
+        )
+        .unwrap();
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.retention.max_age, chrono::Duration::days(30));
+        assert_eq!(
+            config.retention.keep_relevant_for("us-iraq"),
+            chrono::Duration::days(400)
+        );
+        let err = load("[log]\nformat = \"xml\"\n").unwrap_err().to_string();
+        assert!(err.contains(":2:") && err.contains("log.format"), "{err}");
+        let err = load("[retention]\n\nper_feed = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(":3:") && err.contains("retention.per_feed"),
+            "{err}"
+        );
     }
 
     #[test]

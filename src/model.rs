@@ -25,6 +25,9 @@ pub struct FeedSource {
     /// A permanent redirect target seen on recent fetches, and how many in a row saw it.
     pub redirect_to: Option<String>,
     pub redirect_seen: u32,
+    /// When the feed was due (None: never checked); how late a poll starts is measured
+    /// against it.
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 impl FeedSource {

@@ -6,23 +6,23 @@
 //! starts.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::classify::Classifier;
-use crate::config::Config;
+use crate::config::{Config, RetentionConfig};
 use crate::dedup;
 use crate::fetch::{FetchError, Fetcher};
 use crate::model::{FeedSource, Fetched, StoreOutcome};
 use crate::parse::{self, ParseError};
 use crate::schedule::{self, CheckOutcome, CronSchedule, FeedState};
-use crate::store::{FetchRecord, Store, StoreError};
+use crate::store::{FetchRecord, PRUNE_TASK, PrunePlan, Store, StoreError};
 
 /// Why refreshing one feed failed. A failure is recorded against its feed; it never stops
 /// the poll of the others.
@@ -84,7 +84,8 @@ impl PollTotals {
 #[derive(Clone)]
 pub struct Pipeline {
     fetcher: Fetcher,
-    classifier: Arc<Classifier>,
+    /// Replaced when the daemon reloads its config (SIGHUP).
+    classifier: Arc<RwLock<Arc<Classifier>>>,
     store: Arc<Mutex<Store>>,
     default_schedule: CronSchedule,
     max_concurrent_fetches: usize,
@@ -96,6 +97,19 @@ pub struct Pipeline {
     /// Counts the polls and rescorings that changed stored items; readers of the store
     /// (the server's render cache, the static output) watch it.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Wakes the scheduler loop early (the feed list changed).
+    wake: Arc<tokio::sync::Notify>,
+    /// Liveness probes for the watchdog: the scheduler loop answers each one it receives.
+    probes: mpsc::Sender<oneshot::Sender<()>>,
+    probe_inbox: Arc<tokio::sync::Mutex<mpsc::Receiver<oneshot::Sender<()>>>>,
+}
+
+/// What a config reload changed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reloaded {
+    pub feeds_added: usize,
+    pub feeds_disabled: usize,
+    pub rescored: u64,
 }
 
 impl Pipeline {
@@ -104,9 +118,10 @@ impl Pipeline {
         store: Store,
         classifier: Classifier,
     ) -> Result<Pipeline, FetchError> {
+        let (probes, probe_inbox) = mpsc::channel(4);
         Ok(Pipeline {
             fetcher: Fetcher::new(&config.fetch)?,
-            classifier: Arc::new(classifier),
+            classifier: Arc::new(RwLock::new(Arc::new(classifier))),
             store: Arc::new(Mutex::new(store)),
             default_schedule: config.schedule.default.clone(),
             max_concurrent_fetches: config.schedule.max_concurrent_fetches,
@@ -115,7 +130,75 @@ impl Pipeline {
             politeness: config.schedule.politeness,
             shutdown_grace: config.schedule.shutdown_grace,
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            probes,
+            probe_inbox: Arc::new(tokio::sync::Mutex::new(probe_inbox)),
         })
+    }
+
+    /// The classifier in force.
+    pub fn classifier(&self) -> Arc<Classifier> {
+        self.classifier
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Takes a reloaded config's feed list and topics into use: syncs the feeds, swaps the
+    /// classifier, rescores what the new topics score differently and wakes the scheduler.
+    /// Settings that need a restart (database, listen address, fetch limits) are not touched.
+    pub async fn reload(
+        &self,
+        config: &Config,
+        classifier: Classifier,
+    ) -> Result<Reloaded, PipelineError> {
+        let feeds = config.feeds.clone();
+        let sync = self
+            .with_store(move |store| store.sync_feeds(&feeds, Utc::now()))
+            .await?;
+        *self.classifier.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(classifier);
+        let rescored = self.reclassify().await?;
+        self.wake.notify_one();
+        Ok(Reloaded {
+            feeds_added: sync.added,
+            feeds_disabled: sync.disabled,
+            rescored,
+        })
+    }
+
+    /// Whether the scheduler loop and the database both answer within `within`: what the
+    /// systemd watchdog ping vouches for.
+    pub async fn alive(&self, within: Duration) -> bool {
+        let (answer, answered) = oneshot::channel();
+        let scheduler = async { self.probes.send(answer).await.is_ok() && answered.await.is_ok() };
+        let database = self.with_store(|store| store.ping());
+        let both = async { scheduler.await && database.await.is_ok() };
+        tokio::time::timeout(within, both).await.unwrap_or(false)
+    }
+
+    /// Applies retention now (see [`prune`]) on a blocking thread.
+    pub async fn prune(
+        &self,
+        retention: RetentionConfig,
+        dry_run: bool,
+    ) -> Result<PrunePlan, PipelineError> {
+        let store = self.store.clone();
+        let plan =
+            tokio::task::spawn_blocking(move || prune(&store, &retention, Utc::now(), dry_run))
+                .await
+                .map_err(|e| PipelineError::Internal {
+                    url: "database".into(),
+                    reason: e.to_string(),
+                })??;
+        if !dry_run && !plan.item_ids.is_empty() {
+            self.note_change();
+        }
+        Ok(plan)
+    }
+
+    /// When the last prune ran.
+    pub async fn last_prune(&self) -> Result<Option<chrono::DateTime<Utc>>, PipelineError> {
+        self.with_store(|store| store.last_run(PRUNE_TASK)).await
     }
 
     /// A receiver that sees a new value after each poll or rescoring that changed items.
@@ -263,6 +346,7 @@ impl Pipeline {
             duration: clock.elapsed(),
         };
         log_report(&report);
+        crate::metrics::record_fetch(&report);
         report
     }
 
@@ -309,7 +393,7 @@ impl Pipeline {
         let hint = header_hint(parsed.ttl_minutes, parsed.update_period);
         self.plan(feed, &mut record, CheckOutcome::Success { hint });
         let keyed = dedup::key_entries(std::mem::take(&mut parsed.entries));
-        let classified = self.classifier.classify_entries(keyed);
+        let classified = self.classifier().classify_entries(keyed);
         let outcome =
             lock(&self.store).store_poll(feed, &record, &body_hash, &parsed, &classified)?;
         if outcome.new + outcome.updated + outcome.duplicate > 0 {
@@ -419,12 +503,18 @@ impl Pipeline {
         let mut in_flight: HashMap<tokio::task::Id, i64> = HashMap::new();
         // A feed list changed in the database by another process is noticed within this time.
         const MAX_IDLE: Duration = Duration::from_secs(60);
+        let mut probes = self.probe_inbox.lock().await;
 
         loop {
             let now = Utc::now();
             let due = self.with_store(move |store| store.due_feeds(now)).await?;
             for feed in due {
                 if !in_flight.values().any(|id| *id == feed.id) {
+                    if let Some(due_at) = feed.due_at {
+                        crate::metrics::record_poll_lag(
+                            (now - due_at).num_milliseconds() as f64 / 1000.0,
+                        );
+                    }
                     let feed_id = feed.id;
                     let task = self.spawn_refresh(&mut tasks, &semaphore, &cancel, feed);
                     in_flight.insert(task, feed_id);
@@ -455,6 +545,10 @@ impl Pipeline {
                     }
                 }
                 () = tokio::time::sleep(wait) => {}
+                () = self.wake.notified() => {}
+                Some(probe) = probes.recv() => {
+                    let _ = probe.send(());
+                }
                 () = cancel.cancelled() => break,
             }
         }
@@ -471,7 +565,8 @@ impl Pipeline {
     pub async fn reclassify(&self) -> Result<u64, PipelineError> {
         const BATCH: usize = 2000;
         let mut total = 0;
-        for topic in self.classifier.topics() {
+        let classifier = self.classifier();
+        for topic in classifier.topics() {
             let topic_id = topic.id.clone();
             let version = Classifier::version_of(topic);
             let mut after_id = 0;
@@ -484,7 +579,7 @@ impl Pipeline {
                     break;
                 };
                 after_id = last;
-                let classifier = self.classifier.clone();
+                let classifier = classifier.clone();
                 let count = batch.len() as u64;
                 self.with_store(move |store| {
                     let scored: Vec<_> = batch
@@ -539,6 +634,44 @@ impl Pipeline {
     pub async fn checkpoint(&self) -> Result<(), PipelineError> {
         self.with_store(|store| store.checkpoint()).await
     }
+}
+
+/// Items a prune transaction removes at most: small enough that a poll waiting for the
+/// database lock waits milliseconds, not the whole prune.
+const PRUNE_BATCH: usize = 500;
+
+/// Applies retention to the store: removes the items `[retention]` lets go (with tombstones),
+/// trims fetch history and gives freed pages back to the file system. Each batch is its own
+/// transaction and takes the store's lock only for itself. `dry_run` only works out what
+/// would go.
+pub fn prune(
+    store: &Mutex<Store>,
+    retention: &RetentionConfig,
+    now: chrono::DateTime<Utc>,
+    dry_run: bool,
+) -> Result<PrunePlan, StoreError> {
+    let plan = lock(store).prune_plan(retention, now)?;
+    if dry_run {
+        return Ok(plan);
+    }
+    for batch in plan.item_ids.chunks(PRUNE_BATCH) {
+        lock(store).prune_items(batch, now)?;
+        crate::metrics::record_pruned(batch.len());
+    }
+    let before = now - retention.fetch_history;
+    while lock(store).prune_fetches(before, PRUNE_BATCH * 10)? > 0 {}
+    let freed = lock(store).incremental_vacuum()?;
+    let summary = format!(
+        "{} items pruned ({} too old, {} beyond their feeds' cap), {} kept as relevant, {} fetch history rows, {freed} bytes freed",
+        plan.item_ids.len(),
+        plan.too_old,
+        plan.over_feed_cap,
+        plan.kept_relevant,
+        plan.fetches
+    );
+    lock(store).record_run(PRUNE_TASK, now, &summary)?;
+    tracing::info!("retention: {summary}");
+    Ok(plan)
 }
 
 fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {

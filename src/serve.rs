@@ -193,8 +193,10 @@ struct Cached {
 pub struct ServeState {
     store: Mutex<Store>,
     settings: FeedMetaConfig,
-    topics: Vec<TopicInfo>,
+    /// Replaced when the daemon reloads its config (SIGHUP).
+    topics: std::sync::RwLock<Arc<Vec<TopicInfo>>>,
     ttl_minutes: u32,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     changes: watch::Receiver<u64>,
     cache: Mutex<HashMap<String, Cached>>,
     /// One render at a time: a burst of readers of an uncached feed waits for the first
@@ -212,16 +214,32 @@ impl ServeState {
         topics: Vec<TopicInfo>,
         ttl_minutes: u32,
         changes: watch::Receiver<u64>,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ) -> Arc<ServeState> {
         Arc::new(ServeState {
             store: Mutex::new(store),
             settings,
-            topics,
+            topics: std::sync::RwLock::new(Arc::new(topics)),
             ttl_minutes,
+            metrics,
             changes,
             cache: Mutex::new(HashMap::new()),
             render_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// The topics served now.
+    pub fn topics(&self) -> Arc<Vec<TopicInfo>> {
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Serves `topics` from now on (after a config reload); cached renders are dropped.
+    pub fn set_topics(&self, topics: Vec<TopicInfo>) {
+        *self.topics.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(topics);
+        self.lock_cache().clear();
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
@@ -259,13 +277,16 @@ impl ServeState {
             .get(&key)
             .filter(|c| c.generation == generation)
         {
+            crate::metrics::record_render(true);
             return Ok(hit.clone());
         }
         let _rendering = self.render_lock.lock().await;
         let previous = self.lock_cache().get(&key).cloned();
         if let Some(hit) = previous.as_ref().filter(|c| c.generation == generation) {
+            crate::metrics::record_render(true);
             return Ok(hit.clone());
         }
+        crate::metrics::record_render(false);
         let body = render().await?;
         let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
         // Bytes that did not change keep their Last-Modified.
@@ -303,6 +324,7 @@ pub fn router(state: Arc<ServeState>) -> Router {
         )
         .route("/topics/{file}", get(topic_feed))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_page))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }
@@ -364,7 +386,7 @@ async fn topic_feed(
         )
             .into_response();
     };
-    if !state.topics.iter().any(|t| t.id == topic) {
+    if !state.topics().iter().any(|t| t.id == topic) {
         return (StatusCode::NOT_FOUND, format!("no topic `{topic}`\n")).into_response();
     }
     feed(
@@ -387,7 +409,7 @@ async fn feed(
     let params = pairs(raw.as_deref());
     let mut query = match parse_feed_query(
         params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &state.topics,
+        &state.topics(),
     ) {
         Ok(q) => q,
         Err(e @ QueryError::UnknownTopic { .. }) => {
@@ -408,7 +430,7 @@ async fn feed(
     };
     let key = self_url.clone();
     let threshold = state
-        .topics
+        .topics()
         .iter()
         .find(|t| t.id == query.topic)
         .map(|t| t.threshold)
@@ -419,7 +441,7 @@ async fn feed(
             let meta = feed_meta(
                 &render_state.settings,
                 &query,
-                &render_state.topics,
+                &render_state.topics(),
                 self_url,
                 render_state.ttl_minutes,
             );
@@ -482,14 +504,32 @@ fn conditional(headers: &HeaderMap, cached: Cached, content_type: &'static str) 
     (StatusCode::OK, response_headers, cached.body).into_response()
 }
 
+/// The Prometheus exposition: counters from the running daemon, figures from the database.
+async fn metrics_page(State(state): State<Arc<ServeState>>) -> Response {
+    let Some(handle) = state.metrics.clone() else {
+        return (StatusCode::NOT_FOUND, "metrics are off in this process\n").into_response();
+    };
+    match state.read(|store| store.stats()).await {
+        Ok(stats) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            crate::metrics::render(&handle, &stats),
+        )
+            .into_response(),
+        Err(e) => unavailable(&e),
+    }
+}
+
 async fn index(State(state): State<Arc<ServeState>>, headers: HeaderMap) -> Response {
     let page_state = state.clone();
     let cached = state
         .cached("/".to_string(), || async move {
-            let query =
-                parse_feed_query([], &page_state.topics).map_err(|e| bad_request(e.to_string()))?;
+            let query = parse_feed_query([], &page_state.topics())
+                .map_err(|e| bad_request(e.to_string()))?;
             let threshold = page_state
-                .topics
+                .topics()
                 .iter()
                 .find(|t| t.id == query.topic)
                 .map(|t| t.threshold)
@@ -499,7 +539,7 @@ async fn index(State(state): State<Arc<ServeState>>, headers: HeaderMap) -> Resp
                 .read(move |store| store.feed_items(&q, threshold))
                 .await
                 .map_err(|e| unavailable(&e))?;
-            Ok(index_html(&page_state.settings, &page_state.topics, &query, &items).into_bytes())
+            Ok(index_html(&page_state.settings, &page_state.topics(), &query, &items).into_bytes())
         })
         .await;
     match cached {

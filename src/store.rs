@@ -21,6 +21,12 @@ use crate::model::{
 };
 use crate::schedule::FeedState;
 
+mod feeds;
+mod retention;
+
+pub use feeds::{FeedOrigin, ManagedFeed, StoreStats};
+pub use retention::{PRUNE_TASK, PrunePlan};
+
 /// The schema migrations, in order; migration N sets `user_version` to N.
 const MIGRATIONS: &[(&str, &str)] = &[
     (
@@ -38,6 +44,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_stories.sql",
         include_str!("../migrations/0004_stories.sql"),
+    ),
+    (
+        "0005_operations.sql",
+        include_str!("../migrations/0005_operations.sql"),
     ),
 ];
 
@@ -176,6 +186,18 @@ impl Store {
         };
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Every database tigris creates gives pages freed by pruning back to the file system
+        // (`PRAGMA incremental_vacuum` after each prune). The mode can only be set before the
+        // file is first written (switching to WAL writes it); `tigris vacuum` converts an older file.
+        let fresh: bool = conn
+            .query_row("SELECT count(*) = 0 FROM sqlite_master", [], |row| {
+                row.get(0)
+            })
+            .map_err(open_err)?;
+        if fresh {
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+                .map_err(open_err)?;
+        }
         // WAL lets users read with sqlite3 while tigris writes; NORMAL sync is safe in WAL
         // (a power cut can lose the last commits, never corrupt).
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -237,8 +259,9 @@ impl Store {
     }
 
     /// Makes the feeds table match the config: new feeds are added (due at once), listed feeds
-    /// get their name and schedule from the config and are enabled, feeds no longer listed are
-    /// disabled (their items stay).
+    /// get their name and schedule from the config and are enabled (a changed schedule takes
+    /// effect at once), config feeds no longer listed are disabled (their items stay). Feeds
+    /// added from the command line or OPML are left alone.
     pub fn sync_feeds(
         &mut self,
         feeds: &[FeedConfig],
@@ -249,10 +272,13 @@ impl Store {
         let mut listed = HashSet::new();
         {
             let mut upsert = tx.prepare_cached(
-                "INSERT INTO feeds (url, config_url, name, schedule, enabled, created_at)
-                 VALUES (?1, ?1, ?2, ?3, 1, ?4)
+                "INSERT INTO feeds (url, config_url, name, schedule, enabled, created_at, origin)
+                 VALUES (?1, ?1, ?2, ?3, 1, ?4, 'config')
                  ON CONFLICT (config_url) DO UPDATE
-                    SET name = excluded.name, schedule = excluded.schedule, enabled = 1
+                    SET name = excluded.name, schedule = excluded.schedule, enabled = 1,
+                        origin = 'config',
+                        next_check_at = CASE WHEN feeds.schedule IS excluded.schedule
+                                             THEN feeds.next_check_at ELSE ?5 END
                  RETURNING id, created_at = ?4",
             )?;
             for feed in feeds {
@@ -261,7 +287,8 @@ impl Store {
                         feed.url.as_str(),
                         feed.name,
                         feed.schedule.as_str(),
-                        timestamp(now)
+                        timestamp(now),
+                        feed.schedule.next_after(now).map(timestamp)
                     ],
                     |row| Ok((row.get(0)?, row.get(1)?)),
                 )?;
@@ -270,7 +297,8 @@ impl Store {
                     sync.added += 1;
                 }
             }
-            let mut enabled = tx.prepare_cached("SELECT id FROM feeds WHERE enabled = 1")?;
+            let mut enabled =
+                tx.prepare_cached("SELECT id FROM feeds WHERE enabled = 1 AND origin = 'config'")?;
             let ids = enabled
                 .query_map([], |row| row.get::<_, i64>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -286,7 +314,7 @@ impl Store {
 
     const FEED_SOURCE_COLUMNS: &'static str =
         "id, url, name, schedule, etag, last_modified, body_hash,
-         consecutive_failures, failing_since, redirect_to, redirect_seen";
+         consecutive_failures, failing_since, redirect_to, redirect_seen, next_check_at";
 
     fn feed_sources(
         &self,
@@ -312,13 +340,14 @@ impl Store {
                     row.get::<_, Option<String>>(8)?,
                     row.get::<_, Option<String>>(9)?,
                     row.get::<_, i64>(10)?,
+                    row.get::<_, Option<String>>(11)?,
                 ),
             ))
         })?;
         let mut feeds = Vec::new();
         for row in rows {
             let (id, url, name, schedule, etag, last_modified, body_hash, health) = row?;
-            let (consecutive_failures, failing_since, redirect_to, redirect_seen) = health;
+            let (consecutive_failures, failing_since, redirect_to, redirect_seen, due_at) = health;
             // A URL that no longer parses (edited by hand in the database) is skipped with a
             // warning rather than stopping the poll of every other feed.
             match Url::parse(&url) {
@@ -334,6 +363,7 @@ impl Store {
                     failing_since: failing_since.as_deref().map(parse_time),
                     redirect_to,
                     redirect_seen: redirect_seen.clamp(0, i64::from(u32::MAX)) as u32,
+                    due_at: due_at.as_deref().map(parse_time),
                 }),
                 Err(e) => {
                     tracing::warn!(
@@ -401,6 +431,11 @@ impl Store {
         let tx = self.conn.transaction()?;
         let mut outcome = StoreOutcome::default();
         for entry in entries {
+            if is_tombstoned(&tx, feed.id, &entry.keyed.entry_key)? {
+                // Pruned by retention; the feed still lists it.
+                outcome.unchanged += 1;
+                continue;
+            }
             match store_entry(&tx, feed.id, entry, &now, &self.story_rules)? {
                 EntryFate::New => outcome.new += 1,
                 EntryFate::Updated => outcome.updated += 1,
@@ -920,6 +955,80 @@ enum EntryFate {
     Updated,
     Unchanged,
     Duplicate,
+}
+
+/// Whether retention pruned this feed entry's item (see `tombstones`).
+fn is_tombstoned(tx: &Transaction<'_>, feed_id: i64, entry_key: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT 1 FROM tombstones WHERE feed_id = ?1 AND entry_key = ?2")?
+        .exists(params![feed_id, entry_key])?)
+}
+
+/// Deletes items with everything that hangs off them: sources, classifications and
+/// fingerprints (by cascade), full-text rows (by trigger), story-index keys (recomputed from
+/// the stored signature). A story whose representative goes passes to its oldest remaining
+/// member, so the story and its other items stay. With `tombstone_at`, each feed entry that
+/// brought an item leaves a tombstone.
+fn delete_items(
+    tx: &Transaction<'_>,
+    ids: &[i64],
+    tombstone_at: Option<&str>,
+) -> Result<(), StoreError> {
+    let mut tombstone = tx.prepare_cached(
+        "INSERT OR IGNORE INTO tombstones (feed_id, entry_key, pruned_at)
+         SELECT feed_id, entry_key, ?2 FROM item_sources WHERE item_id = ?1",
+    )?;
+    let mut story_of = tx.prepare_cached(
+        "SELECT s.id, s.representative_item_id FROM items i JOIN stories s ON s.id = i.story_id
+          WHERE i.id = ?1",
+    )?;
+    let mut next_representative =
+        tx.prepare_cached("SELECT min(id) FROM items WHERE story_id = ?1 AND id <> ?2")?;
+    let mut hand_over = tx.prepare_cached(
+        "UPDATE stories SET representative_item_id = coalesce(?2, representative_item_id),
+                member_count = max(member_count - 1, 1)
+          WHERE id = ?1",
+    )?;
+    let mut print_of = tx.prepare_cached(
+        "SELECT published_at, signature, words FROM story_prints WHERE item_id = ?1",
+    )?;
+    let mut unband =
+        tx.prepare_cached("DELETE FROM story_bands WHERE day = ?1 AND key = ?2 AND item_id = ?3")?;
+    let mut delete = tx.prepare_cached("DELETE FROM items WHERE id = ?1")?;
+    for &id in ids {
+        if let Some(at) = tombstone_at {
+            tombstone.execute(params![id, at])?;
+        }
+        if let Some((story_id, representative)) = story_of
+            .query_row([id], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+            })
+            .optional()?
+        {
+            let successor: Option<i64> = if representative == id {
+                next_representative.query_row(params![story_id, id], |row| row.get(0))?
+            } else {
+                None
+            };
+            // A representative with no successor takes its story with it (cascade).
+            if representative != id || successor.is_some() {
+                hand_over.execute(params![story_id, successor])?;
+            }
+        }
+        let print: Option<(String, Vec<u8>, Vec<u8>)> = print_of
+            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .optional()?;
+        if let Some((published, signature, words)) = print
+            && let Some(print) = cluster::from_bytes(&signature, &words)
+        {
+            let day = day_of(parse_time(&published));
+            for key in cluster::band_keys(&print) {
+                unband.execute(params![day, key, id])?;
+            }
+        }
+        delete.execute([id])?;
+    }
+    Ok(())
 }
 
 /// Stores one entry of one feed. The order of the lookups is the dedup rule: this feed's own

@@ -243,6 +243,18 @@ impl FeedServer {
         self.state.max_in_flight.load(Ordering::SeqCst)
     }
 
+    /// Waits (polling, with a bound) until `path` has been requested at least `n` times.
+    pub async fn wait_for_requests_to(&self, path: &str, n: usize, bound: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + bound;
+        while tokio::time::Instant::now() < deadline {
+            if self.seen_for(path).len() >= n {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
     /// Waits (polling, with a bound) until the server has answered at least `n` requests.
     pub async fn wait_for_requests(&self, n: usize, bound: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + bound;
@@ -615,9 +627,14 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon (its config should listen on 127.0.0.1:0) and waits until it listens.
     pub async fn start(tigris: &Tigris) -> Daemon {
+        Daemon::spawn(tigris.command(&["run"])).await
+    }
+
+    /// Starts `tigris run` as `command` says (extra environment, say) and waits until it
+    /// listens.
+    pub async fn spawn(mut command: tokio::process::Command) -> Daemon {
         use tokio::io::AsyncBufReadExt;
-        let mut child = tigris
-            .command(&["run"])
+        let mut child = command
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -630,8 +647,12 @@ impl Daemon {
                 .unwrap()
                 .unwrap_or_else(|| panic!("daemon exited: {:?}", lines.lock().unwrap()));
             lines.lock().unwrap().push(line.clone());
+            // The address ends the text line, or the message string of a JSON line.
             if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.trim().to_string();
+                break rest
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect::<String>();
             }
         };
         let collected = lines.clone();
@@ -669,8 +690,13 @@ impl Daemon {
     }
 
     /// SIGTERM, and the exit status (bounded).
-    pub async fn stop(mut self) -> std::process::ExitStatus {
+    pub async fn stop(self) -> std::process::ExitStatus {
         signal(self.child.id().unwrap(), "TERM");
+        self.stop_waiting().await
+    }
+
+    /// The exit status of a daemon already told to stop (bounded).
+    pub async fn stop_waiting(mut self) -> std::process::ExitStatus {
         tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
             .expect("daemon stops within 20 s of SIGTERM")
