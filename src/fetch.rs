@@ -354,8 +354,9 @@ fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<
         .filter(|v| !v.is_empty())
 }
 
-/// reqwest's top-level message is often just "error sending request"; the cause is below it.
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error with its causes, `: `-separated. reqwest's top-level message is often just "error
+/// sending request"; the cause is below it.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

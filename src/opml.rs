@@ -5,6 +5,8 @@
 
 use url::Url;
 
+use crate::fetch::error_chain;
+
 /// Why an OPML document could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum OpmlError {
@@ -117,17 +119,6 @@ pub fn feed_url(text: &str) -> Result<Url, String> {
         return Err(format!("`{url}` must be an http or https URL"));
     }
     Ok(url)
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]

@@ -350,7 +350,10 @@ async fn metrics_expose_fetches_items_feeds_and_cache_and_counters_move_after_a_
     assert_eq!(second.samples[r#"tigris_items_total{kind="new"}"#], 4.0);
     // The re-poll was due: how late it started is measured.
     assert_eq!(
-        second.types.get("tigris_poll_lag_seconds").map(String::as_str),
+        second
+            .types
+            .get("tigris_poll_lag_seconds")
+            .map(String::as_str),
         Some("histogram")
     );
     assert!(second.samples["tigris_poll_lag_seconds_count"] >= 1.0);

@@ -187,12 +187,6 @@ impl Store {
         let items = self
             .conn
             .query_row("SELECT count(*) FROM items", [], |row| row.get(0))?;
-        let pages: i64 = self
-            .conn
-            .query_row("PRAGMA page_count", [], |row| row.get(0))?;
-        let page_size: i64 = self
-            .conn
-            .query_row("PRAGMA page_size", [], |row| row.get(0))?;
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
@@ -200,7 +194,7 @@ impl Store {
             feeds_by_state,
             relevant_by_topic,
             items,
-            database_bytes: (pages.max(0) * page_size.max(0)) as u64 + wal_bytes,
+            database_bytes: self.file_bytes()? + wal_bytes,
         })
     }
 }
