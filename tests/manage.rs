@@ -377,3 +377,54 @@ async fn prune_removes_old_items_keeps_relevant_ones_and_tombstones_stop_them_co
     assert!(stdout(&out).contains("bytes before"), "{}", stdout(&out));
     assert_eq!(integrity_ok(&tigris.db_path()), "ok");
 }
+
+#[tokio::test]
+async fn the_daemon_prunes_when_a_day_has_passed_since_the_last_prune() {
+    let feeds = FeedServer::start().await;
+    let url = feeds.set_feed(
+        "dated",
+        rss_dated(
+            "Dated",
+            &[
+                (
+                    "old",
+                    "Village fair opens",
+                    "Pumpkins and jam.",
+                    days_ago(400),
+                ),
+                ("new", "Bakery opens", "Bread for sale.", days_ago(1)),
+            ],
+        ),
+        "application/rss+xml",
+    );
+    let tigris = Tigris::new();
+    tigris.write_config(
+        &[(&url, "Dated")],
+        "[server]\nlisten = \"127.0.0.1:0\"\n[retention]\ndays = 30\n",
+    );
+    let poll = tigris.run(&["poll"]).await;
+    assert!(poll.status.success(), "{}", stderr(&poll));
+    assert_eq!(tigris.count("SELECT count(*) FROM items"), 2);
+    // The last prune was two days ago: the daemon's daily prune is due at start.
+    tigris
+        .db()
+        .execute(
+            "INSERT INTO maintenance (task, last_run_at) VALUES ('prune', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 days'))",
+            [],
+        )
+        .unwrap();
+    let daemon = Daemon::start(&tigris).await;
+    daemon
+        .wait_for_log(
+            "retention: 1 items pruned",
+            1,
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    assert!(daemon.stop().await.success());
+    assert_eq!(tigris.count("SELECT count(*) FROM items"), 1);
+    assert_eq!(
+        tigris.count("SELECT count(*) FROM maintenance WHERE task = 'prune' AND last_run_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hour')"),
+        1
+    );
+}
