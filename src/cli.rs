@@ -741,14 +741,15 @@ fn feeds(config_path: &std::path::Path, json: bool) -> Result<i32> {
     }
     writeln!(
         out,
-        "{:<9} {:>5} {:>6}  {:<20}  {:<20}  NAME",
-        "STATE", "FAILS", "ITEMS", "LAST SUCCESS", "NEXT CHECK"
+        "{:<9} {:<6} {:>5} {:>6}  {:<20}  {:<20}  NAME",
+        "STATE", "ORIGIN", "FAILS", "ITEMS", "LAST SUCCESS", "NEXT CHECK"
     )?;
     for feed in &feeds {
         writeln!(
             out,
-            "{:<9} {:>5} {:>6}  {:<20}  {:<20}  {}",
+            "{:<9} {:<6} {:>5} {:>6}  {:<20}  {:<20}  {}",
             feed.state,
+            feed.origin,
             feed.consecutive_failures,
             feed.items,
             short_time(feed.last_success_at.as_deref()),
@@ -756,10 +757,10 @@ fn feeds(config_path: &std::path::Path, json: bool) -> Result<i32> {
             feed.name
         )?;
         if feed.name != feed.url {
-            writeln!(out, "{:>66}{}", "", feed.url)?;
+            writeln!(out, "{:>73}{}", "", feed.url)?;
         }
         if let Some(error) = &feed.last_error {
-            writeln!(out, "{:>66}last error: {error}", "")?;
+            writeln!(out, "{:>73}last error: {error}", "")?;
         }
     }
     Ok(0)

@@ -128,6 +128,8 @@ pub struct FeedHealth {
     pub consecutive_failures: i64,
     pub last_error: Option<String>,
     pub items: i64,
+    /// `config`, `cli` or `opml`: where the feed came from.
+    pub origin: String,
 }
 
 /// One full-text search result.
@@ -528,7 +530,7 @@ impl Store {
     pub fn feed_health(&self) -> Result<Vec<FeedHealth>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, name, url, enabled, state, last_success_at, last_checked_at,
-                    next_check_at, consecutive_failures, last_error, items
+                    next_check_at, consecutive_failures, last_error, items, origin
                FROM feed_health ORDER BY enabled DESC, name",
         )?;
         let rows = stmt.query_map([], |row| {
@@ -544,6 +546,7 @@ impl Store {
                 consecutive_failures: row.get(8)?,
                 last_error: row.get(9)?,
                 items: row.get(10)?,
+                origin: row.get(11)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
