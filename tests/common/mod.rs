@@ -615,9 +615,18 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon (its config should listen on 127.0.0.1:0) and waits until it listens.
     pub async fn start(tigris: &Tigris) -> Daemon {
+        Daemon::start_with(tigris, |_| {}).await
+    }
+
+    /// As [`Daemon::start`], with `configure` applied to the command first.
+    pub async fn start_with(
+        tigris: &Tigris,
+        configure: impl FnOnce(&mut tokio::process::Command),
+    ) -> Daemon {
         use tokio::io::AsyncBufReadExt;
-        let mut child = tigris
-            .command(&["run"])
+        let mut command = tigris.command(&["run"]);
+        configure(&mut command);
+        let mut child = command
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
