@@ -104,11 +104,21 @@ pub fn parse_feed(
     let site_url = pick_link(&feed.links)
         .and_then(|href| absolutize(href, feed_base.as_ref()))
         .map(String::from);
-    let title = feed.title.as_ref().map(text_of).filter(|t| !t.is_empty());
+    // Atom says whether a text is plain or markup (RFC 4287 §3.1), JSON Feed's titles are
+    // plain; RSS leaves it open, so there markup is recognised by its look.
+    let declared = matches!(
+        feed.feed_type,
+        feed_rs::model::FeedType::Atom | feed_rs::model::FeedType::JSON
+    );
+    let title = feed
+        .title
+        .as_ref()
+        .map(|t| text_of(t, declared))
+        .filter(|t| !t.is_empty());
     let entries = feed
         .entries
         .into_iter()
-        .map(|e| normalize_entry(e, feed_base.as_ref()))
+        .map(|e| normalize_entry(e, feed_base.as_ref(), declared))
         .collect();
     Ok(ParsedFeed {
         title,
@@ -628,7 +638,8 @@ fn html_feed_link(html: &str, page_url: Option<&Url>) -> Option<String> {
     )
 }
 
-fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>) -> Entry {
+/// `declared`: the format declares whether a text is plain or markup (see [`text_of`]).
+fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>, declared: bool) -> Entry {
     // xml:base on the entry wins over the document's URL (RFC 3986 §5.1).
     let entry_base = entry.base.as_deref().and_then(|b| absolutize(b, feed_base));
     let base = entry_base.as_ref().or(feed_base);
@@ -657,7 +668,7 @@ fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>) -> Entry {
     let summary = entry
         .summary
         .as_ref()
-        .map(text_of)
+        .map(|s| text_of(s, declared))
         .filter(|s| !s.is_empty());
     let text = match (&content_html, &summary_html) {
         (Some(html), _) => html_to_text(html),
@@ -665,7 +676,11 @@ fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>) -> Entry {
         (None, None) => String::new(),
     };
 
-    let mut title = entry.title.as_ref().map(text_of).unwrap_or_default();
+    let mut title = entry
+        .title
+        .as_ref()
+        .map(|t| text_of(t, declared))
+        .unwrap_or_default();
     if title.is_empty() {
         // An untitled entry (common in RSS 2.0, where only one of title/description is
         // required) is shown by the start of its text.
@@ -783,9 +798,12 @@ fn absolutize(href: &str, base: Option<&Url>) -> Option<Url> {
     }
 }
 
-/// Plain text of a feed `Text`, whether it was declared text or HTML.
-fn text_of(text: &Text) -> String {
-    if text.content_type.subty() == "html" || looks_like_html(&text.content) {
+/// Plain text of a feed `Text`. Where the format `declared` the text's type (Atom, JSON
+/// Feed), the type decides: a plain-text title about `<blink>` keeps its brackets. Else
+/// (RSS) text that looks like markup is read as HTML.
+fn text_of(text: &Text, declared: bool) -> String {
+    let markup = matches!(text.content_type.subty().as_str(), "html" | "xhtml");
+    if markup || (!declared && looks_like_html(&text.content)) {
         html_to_text(&text.content)
     } else {
         collapse_whitespace(&text.content)
@@ -804,14 +822,26 @@ pub fn html_to_text(html: &str) -> String {
         .allow_width_overflow()
         .string_from_read(html.as_bytes(), 100_000)
     {
-        Ok(text) => collapse_whitespace(&text),
+        // html2text draws <s>/<del>/<strike> with U+0336 (combining long stroke) even
+        // undecorated; the strokes would split every word for search and classification.
+        Ok(text) => collapse_whitespace(&text.replace('\u{336}', "")),
         // html2text only fails on I/O errors of its reader, which a byte slice cannot have;
         // fall back to the raw text rather than lose it.
         Err(_) => collapse_whitespace(html),
     }
 }
 
+/// Whitespace runs as one space; control characters other than whitespace, the
+/// noncharacters U+FFFE/U+FFFF and stray byte-order marks (U+FEFF, left by concatenated
+/// files) dropped: they carry nothing a reader can see, and XML output cannot hold most.
 fn collapse_whitespace(s: &str) -> String {
+    let junk = |c: char| {
+        (c.is_control() && !c.is_whitespace()) || matches!(c, '\u{fffe}' | '\u{ffff}' | '\u{feff}')
+    };
+    if s.contains(junk) {
+        let kept: String = s.chars().filter(|c| !junk(*c)).collect();
+        return kept.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
