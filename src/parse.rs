@@ -80,7 +80,9 @@ pub fn parse_feed(
         // instead tells the dedup stage to derive a stable key from the entry's content.
         .id_generator(|_, _, _| String::new())
         .build();
-    let feed = parser.parse(text.as_bytes()).map_err(|e| {
+    let text = c1_controls_as_windows_1252(text);
+    let repaired = repair_for_feed_rs(&text);
+    let feed = parser.parse(repaired.as_bytes()).map_err(|e| {
         // Only a body feed-rs refused is looked at as HTML: servers that label a real feed
         // text/html are common, and their feeds must still be read.
         if is_html_page(content_type, &text) {
@@ -102,11 +104,21 @@ pub fn parse_feed(
     let site_url = pick_link(&feed.links)
         .and_then(|href| absolutize(href, feed_base.as_ref()))
         .map(String::from);
-    let title = feed.title.as_ref().map(text_of).filter(|t| !t.is_empty());
+    // Atom says whether a text is plain or markup (RFC 4287 §3.1), JSON Feed's titles are
+    // plain; RSS leaves it open, so there markup is recognised by its look.
+    let declared = matches!(
+        feed.feed_type,
+        feed_rs::model::FeedType::Atom | feed_rs::model::FeedType::JSON
+    );
+    let title = feed
+        .title
+        .as_ref()
+        .map(|t| text_of(t, declared))
+        .filter(|t| !t.is_empty());
     let entries = feed
         .entries
         .into_iter()
-        .map(|e| normalize_entry(e, feed_base.as_ref()))
+        .map(|e| normalize_entry(e, feed_base.as_ref(), declared))
         .collect();
     Ok(ParsedFeed {
         title,
@@ -115,6 +127,318 @@ pub fn parse_feed(
         update_period: syndication_period(text.as_bytes()),
         entries,
     })
+}
+
+/// Rewrites the few things real feeds do that feed-rs 3 refuses or ignores, so that the
+/// document feed-rs reads means what the publisher meant (measured on the corpus of feed
+/// library test suites; see docs/corpus.md and docs/feed-rs-issues.md):
+///
+/// - HTML named entities (`&eacute;`, `&nbsp;`) that XML does not declare make feed-rs refuse
+///   the whole document; they become numeric references (`&#xE9;`). Entities the document's
+///   own DOCTYPE declares with a plain value are expanded; external ones never are.
+/// - `<rss>` with no `version`, or 0.93/0.94/2.0.x, is "no root element" to feed-rs; it is
+///   read as 2.0, which those versions are subsets of.
+/// - Atom 0.3 (`http://purl.org/atom/ns#`) and RSS 0.90 (`http://my.netscape.com/rdf/simple/0.9/`)
+///   namespaces are unknown to feed-rs, which then sees no title, link or entry; they are
+///   mapped to Atom 1.0 and RSS 1.0, and Atom 0.3's `issued`, `modified`, `tagline` and
+///   `copyright` to their Atom 1.0 names.
+/// - An Atom text construct whose `type` is a MIME type (`text/plain`, Atom 0.3's way) or
+///   anything but text/html/xhtml makes feed-rs refuse the document; the type becomes the
+///   Atom 1.0 keyword it means, else `text`.
+///
+/// Works on the event stream of quick-xml (the reader feed-rs uses) and copies everything
+/// else byte for byte; a document that needs none of this is borrowed, not copied. JSON is
+/// left alone.
+fn repair_for_feed_rs(text: &str) -> Cow<'_, str> {
+    use quick_xml::events::Event;
+
+    if !text
+        .trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+        .starts_with('<')
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut reader = quick_xml::Reader::from_str(text);
+    let config = reader.config_mut();
+    config.check_end_names = false;
+    config.allow_unmatched_ends = true;
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut declared: Vec<(String, String)> = Vec::new();
+    let mut seen_root = false;
+    let mut atom03 = false;
+    loop {
+        let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let event = match reader.read_event() {
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(event) => event,
+        };
+        let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let Some(raw) = text.get(start..end) else {
+            break;
+        };
+        let replacement = match event {
+            Event::DocType(_) => {
+                declared = declared_entities(raw);
+                None
+            }
+            Event::Start(ref tag) | Event::Empty(ref tag) => {
+                let is_root = !seen_root;
+                seen_root = true;
+                if is_root {
+                    atom03 = tag.local_name().into_inner() == "feed"
+                        && tag.attributes().with_checks(false).flatten().any(|a| {
+                            a.value == ATOM_03_NS
+                                || (a.key.as_ref() == "version" && a.value == "0.3")
+                        });
+                }
+                let empty = matches!(event, Event::Empty(_));
+                repair_tag(tag, empty, is_root, atom03)
+                    .map(|t| fix_entities(&t, &declared).into_owned())
+                    .or_else(|| match fix_entities(raw, &declared) {
+                        Cow::Owned(fixed) => Some(fixed),
+                        Cow::Borrowed(_) => None,
+                    })
+            }
+            Event::End(ref tag) if atom03 => {
+                let name = tag.name();
+                atom03_name(name.as_ref()).map(|new| format!("</{new}>"))
+            }
+            Event::Text(_) | Event::GeneralRef(_) => match fix_entities(raw, &declared) {
+                Cow::Owned(fixed) => Some(fixed),
+                Cow::Borrowed(_) => None,
+            },
+            _ => None,
+        };
+        if let (Some(replacement), Some(before)) = (replacement, text.get(copied..start)) {
+            out.push_str(before);
+            out.push_str(&replacement);
+            copied = end;
+        }
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(text.get(copied..).unwrap_or_default());
+    Cow::Owned(out)
+}
+
+const ATOM_03_NS: &str = "http://purl.org/atom/ns#";
+const RSS_090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
+
+/// Atom 0.3 element names that Atom 1.0 renamed.
+fn atom03_name(name: &str) -> Option<&'static str> {
+    match name {
+        "issued" => Some("published"),
+        "modified" => Some("updated"),
+        "tagline" => Some("subtitle"),
+        "copyright" => Some("rights"),
+        _ => None,
+    }
+}
+
+/// The tag rewritten for feed-rs (see [`repair_for_feed_rs`]), or `None` when it is fine.
+fn repair_tag(
+    tag: &quick_xml::events::BytesStart<'_>,
+    empty: bool,
+    is_root: bool,
+    atom03: bool,
+) -> Option<String> {
+    let name = tag.name();
+    let name = name.as_ref();
+    let local = tag.local_name();
+    let local = local.into_inner();
+    let mut changed = false;
+    let new_name = match atom03.then(|| atom03_name(name)).flatten() {
+        Some(new) => {
+            changed = true;
+            new
+        }
+        None => name,
+    };
+    let text_construct = matches!(
+        atom03_name(local).unwrap_or(local),
+        "title" | "subtitle" | "summary" | "rights"
+    );
+    let mut attributes: Vec<(String, Cow<'_, str>)> = Vec::new();
+    let mut has_version = false;
+    for attribute in tag.attributes().with_checks(false) {
+        let Ok(attribute) = attribute else {
+            // An attribute quick-xml cannot read: leave the tag as it was.
+            return None;
+        };
+        let key = attribute.key.as_ref().to_string();
+        let mut value = attribute.value;
+        if value == ATOM_03_NS {
+            value = Cow::Borrowed(ATOM_NS);
+            changed = true;
+        } else if value == RSS_090_NS {
+            value = Cow::Borrowed(RSS_10_NS);
+            changed = true;
+        } else if is_root && local == "rss" && key == "version" {
+            has_version = true;
+            if !matches!(value.as_ref(), "2.0" | "0.91" | "0.92") {
+                value = Cow::Borrowed("2.0");
+                changed = true;
+            }
+        } else if text_construct && key == "type" {
+            let keyword = match value.trim().to_ascii_lowercase().as_str() {
+                "text" | "text/plain" => "text",
+                "html" | "text/html" => "html",
+                "xhtml" | "application/xhtml+xml" => "xhtml",
+                _ => "text",
+            };
+            if value != keyword {
+                value = Cow::Borrowed(keyword);
+                changed = true;
+            }
+        }
+        attributes.push((key, value));
+    }
+    if is_root && local == "rss" && !has_version {
+        attributes.push(("version".to_string(), Cow::Borrowed("2.0")));
+        changed = true;
+    }
+    if !changed {
+        return None;
+    }
+    let mut out = format!("<{new_name}");
+    for (key, value) in &attributes {
+        // Values are kept as written (still escaped); only the quote must not clash.
+        let quote = if value.contains('"') { '\'' } else { '"' };
+        out.push_str(&format!(" {key}={quote}{value}{quote}"));
+    }
+    out.push_str(if empty { "/>" } else { ">" });
+    Some(out)
+}
+
+const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
+const RSS_10_NS: &str = "http://purl.org/rss/1.0/";
+
+/// Entities a DOCTYPE's internal subset declares with a plain quoted value
+/// (`<!ENTITY id "tag:example.com,">`). External entities (`SYSTEM`, `PUBLIC`) are skipped:
+/// tigris never fetches them.
+fn declared_entities(doctype: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = doctype;
+    while let Some(at) = rest.find("<!ENTITY") {
+        rest = &rest[at + "<!ENTITY".len()..];
+        let mut words = rest.trim_start().splitn(2, char::is_whitespace);
+        let (Some(name), Some(after)) = (words.next(), words.next()) else {
+            break;
+        };
+        let after = after.trim_start();
+        let Some(quote) = after.chars().next().filter(|q| *q == '"' || *q == '\'') else {
+            continue;
+        };
+        let Some(value) = after[1..].split(quote).next() else {
+            continue;
+        };
+        // A value with markup or references of its own is not expanded.
+        if name != "%" && !value.contains(['<', '&']) {
+            found.push((name.to_string(), value.to_string()));
+        }
+    }
+    found
+}
+
+/// `raw` (text or a tag, as written) with every reference to an entity XML does not predefine
+/// replaced: a DOCTYPE-declared one by its value, an HTML named one by numeric references.
+/// Unknown names are left for feed-rs to refuse.
+fn fix_entities<'a>(raw: &'a str, declared: &[(String, String)]) -> Cow<'a, str> {
+    if !raw.contains('&') {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = raw.get(search..).and_then(|r| r.find('&')) {
+        let amp = search + found;
+        search = amp + 1;
+        let Some(semi) = raw.get(amp + 1..).and_then(|r| r.find(';')) else {
+            break;
+        };
+        let name = &raw[amp + 1..amp + 1 + semi];
+        if let Some(fixed) = c1_reference(name) {
+            out.push_str(&raw[copied..amp]);
+            out.push_str(&fixed);
+            copied = amp + 1 + semi + 1;
+            search = copied;
+            continue;
+        }
+        if name.is_empty()
+            || name.len() > 32
+            || !name.chars().all(|c| c.is_ascii_alphanumeric())
+            || !name.starts_with(|c: char| c.is_ascii_alphabetic())
+            || matches!(name, "amp" | "lt" | "gt" | "quot" | "apos")
+        {
+            continue;
+        }
+        let replacement = match declared.iter().find(|(n, _)| n == name) {
+            Some((_, value)) => value.clone(),
+            None => {
+                let reference = format!("&{name};");
+                let decoded = html_escape::decode_html_entities(&reference);
+                if decoded == reference {
+                    continue;
+                }
+                decoded
+                    .chars()
+                    .map(|c| format!("&#x{:X};", u32::from(c)))
+                    .collect()
+            }
+        };
+        out.push_str(&raw[copied..amp]);
+        out.push_str(&replacement);
+        copied = amp + 1 + semi + 1;
+        search = copied;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(raw);
+    }
+    out.push_str(&raw[copied..]);
+    Cow::Owned(out)
+}
+
+/// C1 control characters (U+0080–U+009F) in decoded text as the windows-1252 characters
+/// they stand for: a publisher's UTF-8 that carries Word's curly quotes as C1 code points.
+fn c1_controls_as_windows_1252(text: Cow<'_, str>) -> Cow<'_, str> {
+    let is_c1 = |c: char| ('\u{80}'..='\u{9f}').contains(&c);
+    if !text.contains(is_c1) {
+        return text;
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match u8::try_from(u32::from(c)) {
+                Ok(byte) if is_c1(c) => {
+                    let bytes = [byte];
+                    let (decoded, _) =
+                        encoding_rs::WINDOWS_1252.decode_without_bom_handling(&bytes);
+                    decoded.chars().next().unwrap_or(c)
+                }
+                _ => c,
+            })
+            .collect(),
+    )
+}
+
+/// A numeric reference to a C1 control (`&#146;`, `&#x93;`) as the windows-1252 character
+/// the publisher meant (`’`, `“`), as HTML (WHATWG tokenizer, numeric character reference
+/// end state) and feedparser read it: such references come from pasted Word text, and a
+/// C1 control is never what a feed means.
+fn c1_reference(name: &str) -> Option<String> {
+    let digits = name.strip_prefix('#')?;
+    let code = match digits.strip_prefix(['x', 'X']) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<u32>().ok()?,
+    };
+    let byte = u8::try_from(code)
+        .ok()
+        .filter(|b| (0x80..=0x9F).contains(b))?;
+    let bytes = [byte];
+    let (decoded, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(&bytes);
+    let c = decoded.chars().next().filter(|c| u32::from(*c) > 0x9F)?;
+    Some(format!("&#x{:X};", u32::from(c)))
 }
 
 /// How far into a document its XML declaration is looked for. The declaration must open the
@@ -314,13 +638,21 @@ fn html_feed_link(html: &str, page_url: Option<&Url>) -> Option<String> {
     )
 }
 
-fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>) -> Entry {
+/// `declared`: the format declares whether a text is plain or markup (see [`text_of`]).
+fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>, declared: bool) -> Entry {
     // xml:base on the entry wins over the document's URL (RFC 3986 §5.1).
     let entry_base = entry.base.as_deref().and_then(|b| absolutize(b, feed_base));
     let base = entry_base.as_ref().or(feed_base);
 
+    // An RSS item with no <link> but a URL for its guid (a permalink, RSS 2.0's default) is
+    // linked to it, as feedparser and most readers do.
     let url = pick_link(&entry.links)
         .and_then(|href| absolutize(href, base))
+        .or_else(|| {
+            Url::parse(entry.id.trim())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+        })
         .map(String::from);
 
     let content_html = entry
@@ -336,7 +668,7 @@ fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>) -> Entry {
     let summary = entry
         .summary
         .as_ref()
-        .map(text_of)
+        .map(|s| text_of(s, declared))
         .filter(|s| !s.is_empty());
     let text = match (&content_html, &summary_html) {
         (Some(html), _) => html_to_text(html),
@@ -344,7 +676,11 @@ fn normalize_entry(entry: FeedEntry, feed_base: Option<&Url>) -> Entry {
         (None, None) => String::new(),
     };
 
-    let mut title = entry.title.as_ref().map(text_of).unwrap_or_default();
+    let mut title = entry
+        .title
+        .as_ref()
+        .map(|t| text_of(t, declared))
+        .unwrap_or_default();
     if title.is_empty() {
         // An untitled entry (common in RSS 2.0, where only one of title/description is
         // required) is shown by the start of its text.
@@ -443,13 +779,14 @@ fn syndication_period(document: &[u8]) -> Option<chrono::Duration> {
 }
 
 /// The entry's main link: the first `alternate` (or rel-less) link, else the first link.
+/// A link without an href (an `<atom:link rel="alternate"/>` some generators emit) is passed
+/// over, not taken as the entry having no link.
 fn pick_link(links: &[Link]) -> Option<&str> {
-    links
-        .iter()
+    let with_href = || links.iter().filter(|l| !l.href.trim().is_empty());
+    with_href()
         .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
-        .or_else(|| links.first())
+        .or_else(|| with_href().next())
         .map(|l| l.href.trim())
-        .filter(|h| !h.is_empty())
 }
 
 /// Resolves `href` against `base`; an absolute `href` stands as it is.
@@ -461,9 +798,12 @@ fn absolutize(href: &str, base: Option<&Url>) -> Option<Url> {
     }
 }
 
-/// Plain text of a feed `Text`, whether it was declared text or HTML.
-fn text_of(text: &Text) -> String {
-    if text.content_type.subty() == "html" || looks_like_html(&text.content) {
+/// Plain text of a feed `Text`. Where the format `declared` the text's type (Atom, JSON
+/// Feed), the type decides: a plain-text title about `<blink>` keeps its brackets. Else
+/// (RSS) text that looks like markup is read as HTML.
+fn text_of(text: &Text, declared: bool) -> String {
+    let markup = matches!(text.content_type.subty().as_str(), "html" | "xhtml");
+    if markup || (!declared && looks_like_html(&text.content)) {
         html_to_text(&text.content)
     } else {
         collapse_whitespace(&text.content)
@@ -482,14 +822,26 @@ pub fn html_to_text(html: &str) -> String {
         .allow_width_overflow()
         .string_from_read(html.as_bytes(), 100_000)
     {
-        Ok(text) => collapse_whitespace(&text),
+        // html2text draws <s>/<del>/<strike> with U+0336 (combining long stroke) even
+        // undecorated; the strokes would split every word for search and classification.
+        Ok(text) => collapse_whitespace(&text.replace('\u{336}', "")),
         // html2text only fails on I/O errors of its reader, which a byte slice cannot have;
         // fall back to the raw text rather than lose it.
         Err(_) => collapse_whitespace(html),
     }
 }
 
+/// Whitespace runs as one space; control characters other than whitespace, the
+/// noncharacters U+FFFE/U+FFFF and stray byte-order marks (U+FEFF, left by concatenated
+/// files) dropped: they carry nothing a reader can see, and XML output cannot hold most.
 fn collapse_whitespace(s: &str) -> String {
+    let junk = |c: char| {
+        (c.is_control() && !c.is_whitespace()) || matches!(c, '\u{fffe}' | '\u{ffff}' | '\u{feff}')
+    };
+    if s.contains(junk) {
+        let kept: String = s.chars().filter(|c| !junk(*c)).collect();
+        return kept.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -833,6 +1185,79 @@ mod tests {
     fn plain_garbage_is_not_called_html() {
         let err = parse_feed(b"this is not <<< a feed", None, "s", Some("text/plain")).unwrap_err();
         assert!(matches!(err, ParseError::NotAFeed { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn undeclared_html_entities_become_numeric_references_outside_cdata() {
+        let xml = "<rss><channel><title a=\"&eacute;\">Caf&eacute; &amp; &nbsp;x &#146;</title>\
+<description><![CDATA[&eacute; stays]]></description></channel></rss>";
+        let repaired = repair_for_feed_rs(xml);
+        assert_eq!(
+            repaired,
+            "<rss version=\"2.0\"><channel><title a=\"&#xE9;\">Caf&#xE9; &amp; &#xA0;x &#x2019;</title>\
+<description><![CDATA[&eacute; stays]]></description></channel></rss>"
+        );
+    }
+
+    #[test]
+    fn a_document_feed_rs_reads_as_it_is_is_borrowed() {
+        let xml = r#"<rss version="2.0"><channel><title>Basra &amp; Mosul</title></channel></rss>"#;
+        assert!(matches!(repair_for_feed_rs(xml), Cow::Borrowed(_)));
+        let json = r#"{"version":"https://jsonfeed.org/version/1.1","title":"&eacute;"}"#;
+        assert!(matches!(repair_for_feed_rs(json), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn atom_03_is_read_as_atom_1() {
+        let xml = br#"<feed version="0.3" xmlns="http://purl.org/atom/ns#">
+<title type="text/plain" mode="escaped">Iraq &amp; US</title><tagline>Desk</tagline>
+<entry><title type="text/html" mode="escaped">&lt;b&gt;Erbil&lt;/b&gt; talks</title><id>urn:x:1</id>
+<link rel="alternate" type="text/html" href="https://a.example/1"/>
+<issued>2026-11-20T08:00:00Z</issued><modified>2026-11-21T08:00:00Z</modified></entry></feed>"#;
+        let feed = parse_feed(xml, None, "t", None).unwrap();
+        assert_eq!(feed.title.as_deref(), Some("Iraq & US"));
+        let e = &feed.entries[0];
+        assert_eq!(e.title, "Erbil talks");
+        assert_eq!(e.guid.as_deref(), Some("urn:x:1"));
+        assert_eq!(e.url.as_deref(), Some("https://a.example/1"));
+        assert_eq!(
+            e.published.unwrap().to_rfc3339(),
+            "2026-11-20T08:00:00+00:00"
+        );
+        assert_eq!(e.updated.unwrap().to_rfc3339(), "2026-11-21T08:00:00+00:00");
+    }
+
+    #[test]
+    fn atom_title_of_an_unknown_type_does_not_lose_the_feed() {
+        let xml = br#"<feed xmlns="http://www.w3.org/2005/Atom"><title type="">T</title>
+<entry><id>1</id><title type="application/octet-stream">Kirkuk</title></entry></feed>"#;
+        let feed = parse_feed(xml, None, "t", None).unwrap();
+        assert_eq!(feed.entries[0].title, "Kirkuk");
+    }
+
+    #[test]
+    fn rss_without_version_or_with_094_is_read() {
+        for root in [
+            "<rss>",
+            "<rss version=\"0.94\">",
+            "<rss version='2.0.1' xmlns:a=\"x\">",
+        ] {
+            let xml = format!(
+                "{root}<channel><title>t</title><item><title>Najaf</title><guid>g</guid></item></channel></rss>"
+            );
+            let feed = parse_feed(xml.as_bytes(), None, "t", None).unwrap();
+            assert_eq!(feed.entries[0].title, "Najaf", "{root}");
+        }
+    }
+
+    #[test]
+    fn guid_that_is_a_url_links_an_item_without_a_link() {
+        let xml = br#"<rss version="2.0"><channel><title>t</title>
+<item><title>a</title><guid>https://n.example/a</guid></item>
+<item><title>b</title><guid isPermaLink="false">b-1</guid></item></channel></rss>"#;
+        let feed = parse_feed(xml, None, "t", None).unwrap();
+        assert_eq!(feed.entries[0].url.as_deref(), Some("https://n.example/a"));
+        assert_eq!(feed.entries[1].url, None);
     }
 
     #[test]

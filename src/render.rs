@@ -101,9 +101,32 @@ pub fn feed_updated(items: &[FeedItem]) -> DateTime<Utc> {
 /// Renders `items` (already in feed order) in `format`.
 pub fn render(format: Format, meta: &FeedMeta, items: &[FeedItem]) -> Result<Vec<u8>, RenderError> {
     match format {
-        Format::Atom => atom(meta, items),
-        Format::Rss => rss(meta, items),
+        Format::Atom => atom(meta, items).map(xml_chars_only),
+        Format::Rss => rss(meta, items).map(xml_chars_only),
         Format::Json => json(meta, items),
+    }
+}
+
+/// The document without the characters XML 1.0 cannot carry (§2.2: controls other than tab,
+/// newline and return, U+FFFE and U+FFFF) or discourages (C1 controls): the feed writers
+/// pass them through, and one such character makes a strict reader refuse the whole feed.
+/// Stored text from before the parse stage dropped them may still hold some.
+fn xml_chars_only(document: Vec<u8>) -> Vec<u8> {
+    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..);
+    match String::from_utf8(document) {
+        Ok(text) if text.chars().all(allowed) => text.into_bytes(),
+        // Whitespace XML cannot hold (vertical tab, form feed, NEL) still separates words.
+        Ok(text) => text
+            .chars()
+            .filter_map(|c| match c {
+                c if allowed(c) => Some(c),
+                c if c.is_whitespace() => Some(' '),
+                _ => None,
+            })
+            .collect::<String>()
+            .into_bytes(),
+        // The writers produce UTF-8; anything else is passed on as it is.
+        Err(e) => e.into_bytes(),
     }
 }
 

@@ -44,6 +44,9 @@ pub struct TopicInfo {
     pub subtopics: Vec<String>,
 }
 
+/// A search longer than this is refused: no reader types one, and FTS5 would plan it all.
+pub const MAX_SEARCH_CHARS: usize = 500;
+
 /// Parses the merged feed's filters. The same parser serves HTTP query parameters and the
 /// `tigris feed` command's options, so both accept and refuse the same things.
 pub fn parse_feed_query<'a>(
@@ -106,6 +109,12 @@ pub fn parse_feed_query<'a>(
                     )
                 })?;
                 query.since = Some(since.with_timezone(&Utc));
+            }
+            "q" if value.chars().count() > MAX_SEARCH_CHARS => {
+                return Err(invalid(
+                    name,
+                    format!("longer than {MAX_SEARCH_CHARS} characters"),
+                ));
             }
             "q" if !value.is_empty() => query.q = Some(value.to_string()),
             "limit" => {
@@ -329,15 +338,76 @@ pub fn router(state: Arc<ServeState>) -> Router {
         .with_state(state)
 }
 
+/// A client must send its request head within this time, or the connection is closed: a
+/// reader that trickles header bytes (slowloris) cannot hold a connection open.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A request head larger than this is refused (431) before it is parsed further. Feed
+/// readers send a few hundred bytes; 16 KiB leaves room for large cookies.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// A request that takes longer than this to answer gets 408 instead of holding a task.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// After shutdown is asked for, connections get this long to finish their requests.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves on `listener` until `cancel` fires, then finishes the requests in progress.
+///
+/// Connections are served with hyper-util's builder rather than `axum::serve`, which has no
+/// header read timeout or header size limit to set.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: Arc<ServeState>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(cancel.cancelled_owned())
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+    let app = router(state).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        REQUEST_TIMEOUT,
+    ));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before it was accepted:
+                    // the listener itself is fine, so wait a moment and go on.
+                    tracing::warn!("accepting a connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = cancel.cancelled() => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after shutdown; closing them");
+    }
+    Ok(())
 }
 
 fn bad_request(message: String) -> Response {

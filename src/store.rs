@@ -91,6 +91,12 @@ pub enum StoreError {
     /// The database could not be reached (a reading thread failed).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database file was deleted or replaced while tigris had it open: SQLite would go
+    /// on writing to the unlinked file, and every write would be lost on restart.
+    #[error(
+        "the database file {path} was deleted or replaced while tigris was running; nothing more is written to it (restart tigris to use the file now at that path)"
+    )]
+    Moved { path: PathBuf },
     /// Any other SQLite error (disk full, I/O error).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -166,6 +172,24 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     story_rules: StoryRules,
+    /// The database file's identity when it was opened, to notice it being replaced.
+    file_id: Option<FileId>,
+}
+
+/// A file's (device, inode).
+type FileId = (u64, u64);
+
+fn file_id(path: &Path) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// Times are stored as RFC 3339 UTC text with a `Z`, which sorts as time does.
@@ -216,9 +240,22 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             story_rules: StoryRules::default(),
+            file_id: None,
         };
         store.migrate()?;
+        store.file_id = file_id(path);
         Ok(store)
+    }
+
+    /// Fails when the file at the database's path is no longer the one opened (deleted, or
+    /// another moved over it). Checked as each poll's transaction begins.
+    fn ensure_unmoved(&self) -> Result<(), StoreError> {
+        match self.file_id {
+            Some(opened) if file_id(&self.path) != Some(opened) => Err(StoreError::Moved {
+                path: self.path.clone(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -430,6 +467,7 @@ impl Store {
         entries: &[ClassifiedEntry],
     ) -> Result<StoreOutcome, StoreError> {
         let now = timestamp(fetch.started_at);
+        self.ensure_unmoved()?;
         let tx = self.conn.transaction()?;
         let mut outcome = StoreOutcome::default();
         for entry in entries {
@@ -471,6 +509,7 @@ impl Store {
         fetch: &FetchRecord,
         outcome_name: &str,
     ) -> Result<(), StoreError> {
+        self.ensure_unmoved()?;
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE feeds SET etag = COALESCE(?2, etag), last_modified = COALESCE(?3, last_modified)
@@ -499,6 +538,7 @@ impl Store {
         error: &str,
     ) -> Result<(), StoreError> {
         let now = timestamp(fetch.started_at);
+        self.ensure_unmoved()?;
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE feeds SET last_checked_at = ?2, next_check_at = ?3,

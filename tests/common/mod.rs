@@ -630,6 +630,16 @@ impl Daemon {
         Daemon::spawn(tigris.command(&["run"])).await
     }
 
+    /// As [`Daemon::start`], with `configure` applied to the command first.
+    pub async fn start_with(
+        tigris: &Tigris,
+        configure: impl FnOnce(&mut tokio::process::Command),
+    ) -> Daemon {
+        let mut command = tigris.command(&["run"]);
+        configure(&mut command);
+        Daemon::spawn(command).await
+    }
+
     /// Starts `tigris run` as `command` says (extra environment, say) and waits until it
     /// listens.
     pub async fn spawn(mut command: tokio::process::Command) -> Daemon {
