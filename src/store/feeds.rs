@@ -165,8 +165,10 @@ impl Store {
         Ok(only_here.len())
     }
 
-    /// A cheap read that proves the database answers (for the watchdog).
+    /// A cheap read that proves the database answers and is still the file at its path (for
+    /// the watchdog: a daemon whose file was replaced is better restarted).
     pub fn ping(&self) -> Result<(), StoreError> {
+        self.ensure_unmoved()?;
         self.conn
             .query_row("SELECT count(*) FROM feeds", [], |row| row.get::<_, i64>(0))?;
         Ok(())

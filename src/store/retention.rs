@@ -105,6 +105,7 @@ impl Store {
     /// Removes these items in one transaction, leaving a tombstone for each feed entry that
     /// brought them. Callers pass small batches so polls never wait long for the lock.
     pub fn prune_items(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.ensure_unmoved()?;
         let tx = self.conn.transaction()?;
         delete_items(&tx, ids, Some(&timestamp(now)))?;
         tx.commit()?;
