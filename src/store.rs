@@ -1228,12 +1228,15 @@ fn find_story(
             .join(", ")
     };
     let sql = format!(
-        // CROSS JOIN fixes the join order (SQLite's rule): start from the band index, so the
-        // cost follows the number of candidates, never the number of stored items.
-        "SELECT DISTINCT p.item_id, p.published_at, p.words, p.signature, i.story_id
-           FROM story_bands b CROSS JOIN story_prints p CROSS JOIN items i
-          WHERE b.day IN ({}) AND b.key IN ({})
-            AND p.item_id = b.item_id AND i.id = p.item_id",
+        // The band index gives the candidates' ids (made distinct as integers, so SQLite never
+        // sorts fingerprint blobs), then each candidate's fingerprint is read by its key: the
+        // cost follows the number of candidates, never the number of stored items. The story
+        // is looked up only for the few candidates similar enough: reading `items` rows
+        // (large, with their text) for every candidate was most of a cold poll's time.
+        "SELECT p.item_id, p.published_at, p.words, p.signature
+           FROM story_prints p
+          WHERE p.item_id IN (SELECT b.item_id FROM story_bands b
+                               WHERE b.day IN ({}) AND b.key IN ({}))",
         list(1, days.len()),
         list(1 + days.len(), keys.len())
     );
@@ -1241,6 +1244,7 @@ fn find_story(
     let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(days.len() + keys.len());
     params.extend(days.iter().map(|d| d as &dyn rusqlite::ToSql));
     params.extend(keys.iter().map(|k| k as &dyn rusqlite::ToSql));
+    let mut story_of = conn.prepare_cached("SELECT story_id FROM items WHERE id = ?1")?;
     let mut rows = stmt.query(params.as_slice())?;
     let mut best: Option<(i64, f64)> = None;
     while let Some(row) = rows.next()? {
@@ -1251,13 +1255,15 @@ fn find_story(
         let their_published = parse_time(&row.get::<_, String>(1)?);
         let words: Vec<u8> = row.get(2)?;
         let blob: Vec<u8> = row.get(3)?;
-        let Some(story_id) = row.get::<_, Option<i64>>(4)? else {
-            continue;
-        };
         let Some(theirs) = cluster::from_bytes(&blob, &words) else {
             continue;
         };
         if cluster::same_story(print, published_at, &theirs, their_published, rules) {
+            let story_id: Option<Option<i64>> =
+                story_of.query_row([item_id], |row| row.get(0)).optional()?;
+            let Some(Some(story_id)) = story_id else {
+                continue;
+            };
             let similarity = cluster::similarity(print, &theirs);
             if best.is_none_or(|(_, s)| similarity > s) {
                 best = Some((story_id, similarity));

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's results (one JSON line per measurement) into the BENCHMARKS.md table,
+and checks tigris' cold poll against the committed table.
+
+    report.py write|print|check RESULTS BENCHMARKS.md --feeds N --items M --jobs J --runs R --farm-bytes B
+
+`check` fails (exit 1) when tigris' cold-poll median is more than 25 % above the one recorded
+in BENCHMARKS.md for the same machine and farm; on another machine, or with no recorded
+figure, it says so and passes.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+PEERS = ["sfeed", "newsboat", "feedparser"]
+SCENARIOS = [
+    ("cold", "1. cold poll into an empty store"),
+    ("unchanged", "2. re-poll, nothing changed"),
+    ("changed5", "3. re-poll, 5 % of the feeds changed"),
+]
+PEER_NAMES = {
+    "tigris": "tigris",
+    "sfeed": "sfeed_update (sfeed 1.7, C)",
+    "newsboat": "newsboat -x reload (2.21)",
+    "feedparser": "Python feedparser + SQLite",
+}
+TOLERANCE = 1.25
+
+
+def machine():
+    cpu = "unknown CPU"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", open("/proc/meminfo").read()).group(1))
+    cores = os.cpu_count()
+    return {
+        "key": f"{cpu} / {cores} cores / {round(mem_kb / 1024 / 1024)} GB",
+        "cpu": cpu,
+        "cores": cores,
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+    }
+
+
+def load(results):
+    rows = {}
+    for line in open(results):
+        row = json.loads(line)
+        rows[row["name"]] = row
+    return rows
+
+
+def fmt(row, key, digits=2):
+    return f"{row[key]:.{digits}f}" if row and key in row else "-"
+
+
+def table(rows, args, m):
+    farm = f"{args.feeds} feeds x {args.items} items ({args.farm_bytes / 1e6:.0f} MB of XML)"
+    out = [
+        "# Benchmarks",
+        "",
+        "tigris side by side with the aggregators a user would pick instead, on one synthetic "
+        "feed farm served by nginx on loopback, measured in the same run on the same machine. "
+        "Rerun with `bash bench/run.sh` (see README, \"Benchmarks\").",
+        "",
+        f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB memory, Linux {m['kernel']}",
+        f"- Farm: {farm}; RSS 2.0 and Atom, about 1 item in 6 on the topic, about 1 in 10 "
+        "syndicated into a second feed with tracking parameters (`bench/farm.py`)",
+        f"- Every aggregator fetches {args.jobs} feeds at a time; each figure is the median of "
+        f"{args.runs} runs after a warm-up (`bench/measure.py`). CPU is user + system time of the "
+        "command and its children; peak RSS is the largest single process (sfeed runs a shell, "
+        "curl and sfeed per feed: its figure is its biggest process, not their sum).",
+        "- Load: the 1-minute load average when each measurement ended; other work on the "
+        "machine makes wall times noisy.",
+        "",
+        "Commands, each with its store emptied before a cold run:",
+        "",
+        "    tigris --config farm/tigris.toml poll",
+        "    sfeed_update farm/sfeedrc                      # maxjobs = %d" % args.jobs,
+        "    newsboat -x reload -u farm/newsboat/urls -c cache.db -C farm/newsboat/config  # reload-threads %d" % args.jobs,
+        "    python bench/peers/feedparser_agg.py feedparser.db farm/urls.txt --jobs %d" % args.jobs,
+        "",
+        "## Polling",
+        "",
+        "| scenario | aggregator | wall (s) | CPU (s) | peak RSS (MB) | tigris / this (wall) | load |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for scenario, title in SCENARIOS:
+        ours = rows.get(f"{scenario}/tigris")
+        for agg in ["tigris"] + PEERS:
+            row = rows.get(f"{scenario}/{agg}")
+            if not row:
+                continue
+            ratio = "-" if agg == "tigris" or not ours else f"{ours['wall_s'] / row['wall_s']:.2f}"
+            out.append(
+                f"| {title} | {PEER_NAMES[agg]} | {fmt(row, 'wall_s', 3)} | {fmt(row, 'cpu_s')} "
+                f"| {fmt(row, 'peak_rss_mb', 0)} | {ratio} | {row.get('load', '-')} |"
+            )
+    serve = [rows.get("serve/tigris"), rows.get("serve/nginx")]
+    if serve[0]:
+        out += [
+            "",
+            "## Serving: `/feed.atom` under load while a poll runs",
+            "",
+            "`wrk -t2 -c64 -d10s` against `tigris run` while it re-polls the whole farm (every "
+            "feed changed), and against nginx serving the same document as a static file (the floor; "
+            "no aggregator in the list serves a feed itself). wrk shares the cores.",
+            "",
+            "| server | requests/s | mean latency | load |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, row in zip(("tigris run (polling meanwhile)", "nginx, static file"), serve):
+            if row:
+                out.append(f"| {name} | {row['rps']:.0f} | {row['latency']} | {row['load']} |")
+    sizes = sorted({int(k.split("/")[0][5:]) for k in rows if k.startswith("scale")})
+    if sizes:
+        aggs = [a for a in ["tigris"] + PEERS if any(f"scale{n}/{a}" in rows for n in sizes)]
+        out += [
+            "",
+            "## Scale: cold poll by farm size",
+            "",
+            "Wall median in seconds (peak RSS in MB); " + str(args.items) + " items a feed.",
+            "",
+            "| feeds | " + " | ".join(PEER_NAMES[a] for a in aggs) + " |",
+            "|---:|" + "---:|" * len(aggs),
+        ]
+        for n in sizes:
+            cells = []
+            for a in aggs:
+                r = rows.get(f"scale{n}/{a}")
+                cells.append(f"{r['wall_s']:.2f} ({r['peak_rss_mb']:.0f})" if r else "-")
+            out.append(f"| {n} | " + " | ".join(cells) + " |")
+    cold = rows.get("cold/tigris")
+    if cold:
+        out += [
+            "",
+            "The regression check in `bench/run.sh` compares tigris' cold poll with this line "
+            "(same machine and farm only):",
+            "",
+            f"<!-- regression: machine={m['key']}; farm={args.feeds}x{args.items}x{args.jobs}; "
+            f"cold_wall_s={cold['wall_s']:.3f} -->",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def check(rows, args, m, path):
+    cold = rows.get("cold/tigris")
+    if not cold or not os.path.exists(path):
+        print("regression check: nothing to compare")
+        return 0
+    found = re.search(r"<!-- regression: machine=(.*?); farm=(\S+); cold_wall_s=([\d.]+) -->", open(path).read())
+    farm = f"{args.feeds}x{args.items}x{args.jobs}"
+    if not found:
+        print("regression check: no recorded figure in", path)
+        return 0
+    if found.group(1) != m["key"] or found.group(2) != farm:
+        print(f"regression check: recorded on {found.group(1)} ({found.group(2)}), this is {m['key']} ({farm}); skipped")
+        return 0
+    recorded, now = float(found.group(3)), cold["wall_s"]
+    verdict = "ok" if now <= recorded * TOLERANCE else "REGRESSION"
+    print(f"regression check: tigris cold poll {now:.3f} s against {recorded:.3f} s recorded ({now / recorded:.2f}x, limit {TOLERANCE}x): {verdict}")
+    return 0 if verdict == "ok" else 1
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("command", choices=["write", "print", "check"])
+    p.add_argument("results")
+    p.add_argument("benchmarks")
+    p.add_argument("--feeds", type=int, required=True)
+    p.add_argument("--items", type=int, required=True)
+    p.add_argument("--jobs", type=int, required=True)
+    p.add_argument("--runs", type=int, required=True)
+    p.add_argument("--farm-bytes", type=int, required=True)
+    args = p.parse_args()
+    rows, m = load(args.results), machine()
+    if args.command == "check":
+        sys.exit(check(rows, args, m, args.benchmarks))
+    text = table(rows, args, m)
+    if args.command == "write":
+        open(args.benchmarks, "w").write(text)
+        print("written", args.benchmarks)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
