@@ -82,7 +82,15 @@ pub fn parse_feed(
         .build();
     let text = c1_controls_as_windows_1252(text);
     let repaired = repair_for_feed_rs(&text);
-    let feed = parser.parse(repaired.as_bytes()).map_err(|e| {
+    let feed = match parser.parse(repaired.as_bytes()) {
+        // JSON Feed's `version` is a URL feed-rs matches exactly; publishers write "1.0" or
+        // the http:// form. The rest of the document decides whether it is a feed.
+        Err(feed_rs::parser::ParseFeedError::JsonUnsupportedVersion(_)) => {
+            parser.parse(with_json_feed_version(&repaired).as_bytes())
+        }
+        result => result,
+    };
+    let feed = feed.map_err(|e| {
         // Only a body feed-rs refused is looked at as HTML: servers that label a real feed
         // text/html are common, and their feeds must still be read.
         if is_html_page(content_type, &text) {
@@ -223,6 +231,21 @@ fn repair_for_feed_rs(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The JSON document with its top-level `version` set to JSON Feed 1.1's; unchanged when it
+/// is not a JSON object.
+fn with_json_feed_version(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(mut object)) => {
+            object.insert(
+                "version".to_string(),
+                serde_json::Value::String("https://jsonfeed.org/version/1.1".to_string()),
+            );
+            serde_json::Value::Object(object).to_string()
+        }
+        _ => text.to_string(),
+    }
+}
+
 const ATOM_03_NS: &str = "http://purl.org/atom/ns#";
 const RSS_090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
 
@@ -256,10 +279,14 @@ fn repair_tag(
         }
         None => name,
     };
-    let text_construct = matches!(
-        atom03_name(local).unwrap_or(local),
-        "title" | "subtitle" | "summary" | "rights"
-    );
+    // Atom's own elements only: `media:title type="plain"` is Media RSS's, and fine.
+    let atom_element = !name.contains(':') || name.starts_with("atom:");
+    let text_construct = atom_element
+        && matches!(
+            atom03_name(local).unwrap_or(local),
+            "title" | "subtitle" | "summary" | "rights"
+        );
+    let content = atom_element && local == "content";
     let mut attributes: Vec<(String, Cow<'_, str>)> = Vec::new();
     let mut has_version = false;
     for attribute in tag.attributes().with_checks(false) {
@@ -289,6 +316,19 @@ fn repair_tag(
                 _ => "text",
             };
             if value != keyword {
+                value = Cow::Borrowed(keyword);
+                changed = true;
+            }
+        } else if content && key == "type" {
+            // Content may have any MIME type (RFC 4287 §4.1.3); feed-rs refuses the three that
+            // mean text, HTML and XHTML, which Atom 0.3 always used.
+            let keyword = match value.trim().to_ascii_lowercase().as_str() {
+                "text/plain" => Some("text"),
+                "text/html" => Some("html"),
+                "application/xhtml+xml" => Some("xhtml"),
+                _ => None,
+            };
+            if let Some(keyword) = keyword {
                 value = Cow::Borrowed(keyword);
                 changed = true;
             }
@@ -1258,6 +1298,27 @@ mod tests {
         let feed = parse_feed(xml, None, "t", None).unwrap();
         assert_eq!(feed.entries[0].url.as_deref(), Some("https://n.example/a"));
         assert_eq!(feed.entries[1].url, None);
+    }
+
+    #[test]
+    fn atom_content_typed_by_mime_type_and_media_titles_are_read() {
+        let xml = br#"<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/">
+<entry><id>1</id><title>Mosul</title>
+<content type="application/xhtml+xml"><div xmlns="http://www.w3.org/1999/xhtml">Dam <b>repairs</b></div></content>
+<media:title type="plain">plain</media:title></entry></feed>"#;
+        let feed = parse_feed(xml, None, "t", None).unwrap();
+        assert_eq!(feed.entries[0].text, "Dam repairs");
+    }
+
+    #[test]
+    fn json_feed_with_an_old_version_string_is_read() {
+        for version in ["1.0", "http://jsonfeed.org/version/1"] {
+            let json = format!(
+                r#"{{"version":"{version}","title":"J","items":[{{"id":"1","title":"Basra port","content_text":"x"}}]}}"#
+            );
+            let feed = parse_feed(json.as_bytes(), None, "t", None).unwrap();
+            assert_eq!(feed.entries[0].title, "Basra port", "{version}");
+        }
     }
 
     #[test]
