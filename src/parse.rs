@@ -141,9 +141,10 @@ pub fn parse_feed(
 /// document feed-rs reads means what the publisher meant (measured on the corpus of feed
 /// library test suites; see docs/corpus.md and docs/feed-rs-issues.md):
 ///
-/// - HTML named entities (`&eacute;`, `&nbsp;`) that XML does not declare make feed-rs refuse
-///   the whole document; they become numeric references (`&#xE9;`). Entities the document's
-///   own DOCTYPE declares with a plain value are expanded; external ones never are.
+/// - HTML named entities (`&eacute;`, `&nbsp;`) that XML does not declare come out of feed-rs
+///   as literal text, indistinguishable from an escaped `&amp;eacute;`; they become numeric
+///   references (`&#xE9;`). Entities the document's own DOCTYPE declares with a plain value
+///   are expanded; external ones never are.
 /// - `<rss>` with no `version`, or 0.93/0.94/2.0.x, is "no root element" to feed-rs; it is
 ///   read as 2.0, which those versions are subsets of.
 /// - Atom 0.3 (`http://purl.org/atom/ns#`) and RSS 0.90 (`http://my.netscape.com/rdf/simple/0.9/`)
