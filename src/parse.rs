@@ -33,6 +33,10 @@ pub enum ParseError {
         content_type: String,
         reason: String,
     },
+    /// The feed parser (feed-rs, quick-xml) panicked on the document: a bug in it, found by
+    /// fuzzing. The document is refused instead of the thread being lost.
+    #[error("{source_name}: the feed parser failed on this document ({reason})")]
+    ParserFailed { source_name: String, reason: String },
     /// The body is an HTML page (a site's front page, a login wall, an error page), not a
     /// feed; `feed_url` is the feed its `<link rel="alternate">` names, when it names one.
     #[error(
@@ -82,11 +86,27 @@ pub fn parse_feed(
         .build();
     let text = c1_controls_as_windows_1252(text);
     let repaired = repair_for_feed_rs(&text);
-    let feed = match parser.parse(repaired.as_bytes()) {
+    // quick-xml 0.42 panics on some ill-formed input (an XML declaration after the start of
+    // the document, found by fuzzing; `repair_for_feed_rs` removes that one). Whatever else
+    // is left, a panic in the parser refuses this document only.
+    let parse = |document: &str| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            parser.parse(document.as_bytes())
+        }))
+        .map_err(|panic| ParseError::ParserFailed {
+            source_name: source_name.to_string(),
+            reason: panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "it panicked".to_string()),
+        })
+    };
+    let feed = match parse(&repaired)? {
         // JSON Feed's `version` is a URL feed-rs matches exactly; publishers write "1.0" or
         // the http:// form. The rest of the document decides whether it is a feed.
         Err(feed_rs::parser::ParseFeedError::JsonUnsupportedVersion(_)) => {
-            parser.parse(with_json_feed_version(&repaired).as_bytes())
+            parse(&with_json_feed_version(&repaired))?
         }
         result => result,
     };
@@ -187,6 +207,17 @@ fn repair_for_feed_rs(text: &str) -> Cow<'_, str> {
             break;
         };
         let replacement = match event {
+            // A declaration anywhere but at the very start is ill-formed (XML 1.0 §2.8), and
+            // makes quick-xml panic when feed-rs reads it (it tries to switch encodings
+            // mid-stream). The text is UTF-8 by now, so it says nothing: drop it.
+            Event::Decl(_)
+                if !text[..start]
+                    .trim_start_matches('\u{feff}')
+                    .trim()
+                    .is_empty() =>
+            {
+                Some(String::new())
+            }
             Event::DocType(_) => {
                 declared = declared_entities(raw);
                 None
@@ -1320,6 +1351,16 @@ mod tests {
             let feed = parse_feed(json.as_bytes(), None, "t", None).unwrap();
             assert_eq!(feed.entries[0].title, "Basra port", "{version}");
         }
+    }
+
+    #[test]
+    fn an_xml_declaration_after_the_start_is_dropped() {
+        let xml = "<?xml version=\"1.0\"?><!-- c --><feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>1</id><?xml version=\"1.0\" encoding=\"utf-16\"?><title>Hit</title></entry></feed>";
+        let repaired = repair_for_feed_rs(xml);
+        assert_eq!(repaired.matches("<?xml").count(), 1, "{repaired}");
+        assert!(repaired.starts_with("<?xml version=\"1.0\"?>"));
+        let feed = parse_feed(xml.as_bytes(), None, "t", None).unwrap();
+        assert_eq!(feed.entries[0].title, "Hit");
     }
 
     #[test]
