@@ -181,9 +181,12 @@ pub fn parse_feed(
 fn repair_for_feed_rs(text: &str) -> Cow<'_, str> {
     use quick_xml::events::Event;
 
-    if !text
-        .trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
-        .starts_with('<')
+    // feed-rs decides by the first `<` or `{` anywhere, so XML after leading junk is still
+    // read as XML, and repaired as such.
+    if text
+        .find(['<', '{'])
+        .and_then(|at| text.get(at..))
+        .is_none_or(|t| t.starts_with('{'))
     {
         return Cow::Borrowed(text);
     }
