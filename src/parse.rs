@@ -33,6 +33,10 @@ pub enum ParseError {
         content_type: String,
         reason: String,
     },
+    /// The feed parser (feed-rs, quick-xml) panicked on the document: a bug in it, found by
+    /// fuzzing. The document is refused instead of the thread being lost.
+    #[error("{source_name}: the feed parser failed on this document ({reason})")]
+    ParserFailed { source_name: String, reason: String },
     /// The body is an HTML page (a site's front page, a login wall, an error page), not a
     /// feed; `feed_url` is the feed its `<link rel="alternate">` names, when it names one.
     #[error(
@@ -82,7 +86,31 @@ pub fn parse_feed(
         .build();
     let text = c1_controls_as_windows_1252(text);
     let repaired = repair_for_feed_rs(&text);
-    let feed = parser.parse(repaired.as_bytes()).map_err(|e| {
+    // quick-xml 0.42 panics on some ill-formed input (an XML declaration after the start of
+    // the document, found by fuzzing; `repair_for_feed_rs` removes that one). Whatever else
+    // is left, a panic in the parser refuses this document only.
+    let parse = |document: &str| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            parser.parse(document.as_bytes())
+        }))
+        .map_err(|panic| ParseError::ParserFailed {
+            source_name: source_name.to_string(),
+            reason: panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "it panicked".to_string()),
+        })
+    };
+    let feed = match parse(&repaired)? {
+        // JSON Feed's `version` is a URL feed-rs matches exactly; publishers write "1.0" or
+        // the http:// form. The rest of the document decides whether it is a feed.
+        Err(feed_rs::parser::ParseFeedError::JsonUnsupportedVersion(_)) => {
+            parse(&with_json_feed_version(&repaired))?
+        }
+        result => result,
+    };
+    let feed = feed.map_err(|e| {
         // Only a body feed-rs refused is looked at as HTML: servers that label a real feed
         // text/html are common, and their feeds must still be read.
         if is_html_page(content_type, &text) {
@@ -133,9 +161,10 @@ pub fn parse_feed(
 /// document feed-rs reads means what the publisher meant (measured on the corpus of feed
 /// library test suites; see docs/corpus.md and docs/feed-rs-issues.md):
 ///
-/// - HTML named entities (`&eacute;`, `&nbsp;`) that XML does not declare make feed-rs refuse
-///   the whole document; they become numeric references (`&#xE9;`). Entities the document's
-///   own DOCTYPE declares with a plain value are expanded; external ones never are.
+/// - HTML named entities (`&eacute;`, `&nbsp;`) that XML does not declare come out of feed-rs
+///   as literal text, indistinguishable from an escaped `&amp;eacute;`; they become numeric
+///   references (`&#xE9;`). Entities the document's own DOCTYPE declares with a plain value
+///   are expanded; external ones never are.
 /// - `<rss>` with no `version`, or 0.93/0.94/2.0.x, is "no root element" to feed-rs; it is
 ///   read as 2.0, which those versions are subsets of.
 /// - Atom 0.3 (`http://purl.org/atom/ns#`) and RSS 0.90 (`http://my.netscape.com/rdf/simple/0.9/`)
@@ -152,9 +181,12 @@ pub fn parse_feed(
 fn repair_for_feed_rs(text: &str) -> Cow<'_, str> {
     use quick_xml::events::Event;
 
-    if !text
-        .trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
-        .starts_with('<')
+    // feed-rs decides by the first `<` or `{` anywhere, so XML after leading junk is still
+    // read as XML, and repaired as such.
+    if text
+        .find(['<', '{'])
+        .and_then(|at| text.get(at..))
+        .is_none_or(|t| t.starts_with('{'))
     {
         return Cow::Borrowed(text);
     }
@@ -178,6 +210,17 @@ fn repair_for_feed_rs(text: &str) -> Cow<'_, str> {
             break;
         };
         let replacement = match event {
+            // A declaration anywhere but at the very start is ill-formed (XML 1.0 §2.8), and
+            // makes quick-xml panic when feed-rs reads it (it tries to switch encodings
+            // mid-stream). The text is UTF-8 by now, so it says nothing: drop it.
+            Event::Decl(_)
+                if !text[..start]
+                    .trim_start_matches('\u{feff}')
+                    .trim()
+                    .is_empty() =>
+            {
+                Some(String::new())
+            }
             Event::DocType(_) => {
                 declared = declared_entities(raw);
                 None
@@ -223,6 +266,21 @@ fn repair_for_feed_rs(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The JSON document with its top-level `version` set to JSON Feed 1.1's; unchanged when it
+/// is not a JSON object.
+fn with_json_feed_version(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(mut object)) => {
+            object.insert(
+                "version".to_string(),
+                serde_json::Value::String("https://jsonfeed.org/version/1.1".to_string()),
+            );
+            serde_json::Value::Object(object).to_string()
+        }
+        _ => text.to_string(),
+    }
+}
+
 const ATOM_03_NS: &str = "http://purl.org/atom/ns#";
 const RSS_090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
 
@@ -256,10 +314,14 @@ fn repair_tag(
         }
         None => name,
     };
-    let text_construct = matches!(
-        atom03_name(local).unwrap_or(local),
-        "title" | "subtitle" | "summary" | "rights"
-    );
+    // Atom's own elements only: `media:title type="plain"` is Media RSS's, and fine.
+    let atom_element = !name.contains(':') || name.starts_with("atom:");
+    let text_construct = atom_element
+        && matches!(
+            atom03_name(local).unwrap_or(local),
+            "title" | "subtitle" | "summary" | "rights"
+        );
+    let content = atom_element && local == "content";
     let mut attributes: Vec<(String, Cow<'_, str>)> = Vec::new();
     let mut has_version = false;
     for attribute in tag.attributes().with_checks(false) {
@@ -289,6 +351,19 @@ fn repair_tag(
                 _ => "text",
             };
             if value != keyword {
+                value = Cow::Borrowed(keyword);
+                changed = true;
+            }
+        } else if content && key == "type" {
+            // Content may have any MIME type (RFC 4287 §4.1.3); feed-rs refuses the three that
+            // mean text, HTML and XHTML, which Atom 0.3 always used.
+            let keyword = match value.trim().to_ascii_lowercase().as_str() {
+                "text/plain" => Some("text"),
+                "text/html" => Some("html"),
+                "application/xhtml+xml" => Some("xhtml"),
+                _ => None,
+            };
+            if let Some(keyword) = keyword {
                 value = Cow::Borrowed(keyword);
                 changed = true;
             }
@@ -1258,6 +1333,37 @@ mod tests {
         let feed = parse_feed(xml, None, "t", None).unwrap();
         assert_eq!(feed.entries[0].url.as_deref(), Some("https://n.example/a"));
         assert_eq!(feed.entries[1].url, None);
+    }
+
+    #[test]
+    fn atom_content_typed_by_mime_type_and_media_titles_are_read() {
+        let xml = br#"<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/">
+<entry><id>1</id><title>Mosul</title>
+<content type="application/xhtml+xml"><div xmlns="http://www.w3.org/1999/xhtml">Dam <b>repairs</b></div></content>
+<media:title type="plain">plain</media:title></entry></feed>"#;
+        let feed = parse_feed(xml, None, "t", None).unwrap();
+        assert_eq!(feed.entries[0].text, "Dam repairs");
+    }
+
+    #[test]
+    fn json_feed_with_an_old_version_string_is_read() {
+        for version in ["1.0", "http://jsonfeed.org/version/1"] {
+            let json = format!(
+                r#"{{"version":"{version}","title":"J","items":[{{"id":"1","title":"Basra port","content_text":"x"}}]}}"#
+            );
+            let feed = parse_feed(json.as_bytes(), None, "t", None).unwrap();
+            assert_eq!(feed.entries[0].title, "Basra port", "{version}");
+        }
+    }
+
+    #[test]
+    fn an_xml_declaration_after_the_start_is_dropped() {
+        let xml = "<?xml version=\"1.0\"?><!-- c --><feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>1</id><?xml version=\"1.0\" encoding=\"utf-16\"?><title>Hit</title></entry></feed>";
+        let repaired = repair_for_feed_rs(xml);
+        assert_eq!(repaired.matches("<?xml").count(), 1, "{repaired}");
+        assert!(repaired.starts_with("<?xml version=\"1.0\"?>"));
+        let feed = parse_feed(xml.as_bytes(), None, "t", None).unwrap();
+        assert_eq!(feed.entries[0].title, "Hit");
     }
 
     #[test]
