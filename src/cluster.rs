@@ -206,9 +206,14 @@ pub fn fingerprint(title: &str, text: &str) -> StoryPrint {
 
 /// The Jaccard similarity of the two items' word sets.
 pub fn similarity(a: &StoryPrint, b: &StoryPrint) -> f64 {
+    word_similarity(&a.words, &b.words)
+}
+
+/// [`similarity`] of two sorted word-hash sets.
+pub fn word_similarity(a: &[u64], b: &[u64]) -> f64 {
     let (mut i, mut j, mut shared) = (0, 0, 0usize);
-    while i < a.words.len() && j < b.words.len() {
-        match a.words[i].cmp(&b.words[j]) {
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
@@ -218,7 +223,7 @@ pub fn similarity(a: &StoryPrint, b: &StoryPrint) -> f64 {
             }
         }
     }
-    let union = a.words.len() + b.words.len() - shared;
+    let union = a.len() + b.len() - shared;
     if union == 0 {
         0.0
     } else {
@@ -249,10 +254,21 @@ pub fn same_story(
     b_published: DateTime<Utc>,
     rules: &StoryRules,
 ) -> bool {
+    same_story_words(&a.words, a_published, &b.words, b_published, rules)
+}
+
+/// [`same_story`] on the sorted word-hash sets alone (all the rule looks at).
+pub fn same_story_words(
+    a: &[u64],
+    a_published: DateTime<Utc>,
+    b: &[u64],
+    b_published: DateTime<Utc>,
+    rules: &StoryRules,
+) -> bool {
     (a_published - b_published).abs() <= rules.window
-        && a.words.len() >= 4
-        && b.words.len() >= 4
-        && similarity(a, b) >= rules.threshold
+        && a.len() >= 4
+        && b.len() >= 4
+        && word_similarity(a, b) >= rules.threshold
 }
 
 /// The signature and the word set as stored (little-endian u32s; little-endian u64s).

@@ -154,6 +154,29 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     story_rules: StoryRules,
+    prints: PrintCache,
+}
+
+/// Stored items' word sets and publication times by item id, so that finding a new item's
+/// story reads its candidates (hundreds per item in a farm of 50,000) from memory instead of
+/// one `story_prints` row each. An entry is written by `assign_story` before the item's band
+/// keys are, so an id the band index returns is never stale, even when a rolled-back or
+/// deleted item's id is used again. Bounded: emptied when full (misses read the table).
+#[derive(Default)]
+struct PrintCache {
+    prints: std::collections::HashMap<i64, (DateTime<Utc>, Box<[u64]>)>,
+}
+
+impl PrintCache {
+    /// About 40 MB of word sets at most.
+    const CAPACITY: usize = 65_536;
+
+    fn insert(&mut self, item_id: i64, published_at: DateTime<Utc>, words: &[u64]) {
+        if self.prints.len() >= Self::CAPACITY {
+            self.prints.clear();
+        }
+        self.prints.insert(item_id, (published_at, words.into()));
+    }
 }
 
 /// Times are stored as RFC 3339 UTC text with a `Z`, which sorts as time does.
@@ -192,6 +215,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             story_rules: StoryRules::default(),
+            prints: PrintCache::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -401,7 +425,14 @@ impl Store {
         let tx = self.conn.transaction()?;
         let mut outcome = StoreOutcome::default();
         for entry in entries {
-            match store_entry(&tx, feed.id, entry, &now, &self.story_rules)? {
+            match store_entry(
+                &tx,
+                feed.id,
+                entry,
+                &now,
+                &self.story_rules,
+                &mut self.prints,
+            )? {
                 EntryFate::New => outcome.new += 1,
                 EntryFate::Updated => outcome.updated += 1,
                 EntryFate::Unchanged => outcome.unchanged += 1,
@@ -761,7 +792,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         for (item_id, print, published) in items {
-            assign_story(&tx, *item_id, print, published, &self.story_rules)?;
+            assign_story(
+                &tx,
+                *item_id,
+                print,
+                published,
+                &self.story_rules,
+                &mut self.prints,
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -780,6 +818,7 @@ impl Store {
             &timestamp(published),
             -1,
             &self.story_rules,
+            &mut PrintCache::default(),
         )?
         else {
             return Ok(None);
@@ -930,6 +969,7 @@ fn store_entry(
     entry: &ClassifiedEntry,
     now: &str,
     rules: &StoryRules,
+    prints: &mut PrintCache,
 ) -> Result<EntryFate, StoreError> {
     let keyed = &entry.keyed;
     let known: Option<(i64, String)> = tx
@@ -982,7 +1022,7 @@ fn store_entry(
                 .published
                 .map(timestamp)
                 .unwrap_or_else(|| now.to_string());
-            assign_story(tx, item_id, &entry.print, &published, rules)?;
+            assign_story(tx, item_id, &entry.print, &published, rules, prints)?;
             (item_id, EntryFate::New)
         }
     };
@@ -1064,6 +1104,7 @@ fn find_story(
     published: &str,
     exclude_item: i64,
     rules: &StoryRules,
+    prints: &mut PrintCache,
 ) -> Result<Option<(i64, f64)>, StoreError> {
     let published_at = parse_time(published);
     let days: Vec<i64> =
@@ -1075,16 +1116,10 @@ fn find_story(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // The band index alone (its primary key covers the query) gives the candidates' ids; the
+    // cost follows the number of candidates, never the number of stored items.
     let sql = format!(
-        // The band index gives the candidates' ids (made distinct as integers, so SQLite never
-        // sorts fingerprint blobs), then each candidate's fingerprint is read by its key: the
-        // cost follows the number of candidates, never the number of stored items. The story
-        // is looked up only for the few candidates similar enough: reading `items` rows
-        // (large, with their text) for every candidate was most of a cold poll's time.
-        "SELECT p.item_id, p.published_at, p.words, p.signature
-           FROM story_prints p
-          WHERE p.item_id IN (SELECT b.item_id FROM story_bands b
-                               WHERE b.day IN ({}) AND b.key IN ({}))",
+        "SELECT DISTINCT item_id FROM story_bands WHERE day IN ({}) AND key IN ({})",
         list(1, days.len()),
         list(1 + days.len(), keys.len())
     );
@@ -1092,27 +1127,47 @@ fn find_story(
     let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(days.len() + keys.len());
     params.extend(days.iter().map(|d| d as &dyn rusqlite::ToSql));
     params.extend(keys.iter().map(|k| k as &dyn rusqlite::ToSql));
+    let candidates = stmt
+        .query_map(params.as_slice(), |row| row.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut read_print = conn.prepare_cached(
+        "SELECT published_at, words, signature FROM story_prints WHERE item_id = ?1",
+    )?;
+    // Only the few candidates similar enough need their items row (large, with its text).
     let mut story_of = conn.prepare_cached("SELECT story_id FROM items WHERE id = ?1")?;
-    let mut rows = stmt.query(params.as_slice())?;
     let mut best: Option<(i64, f64)> = None;
-    while let Some(row) = rows.next()? {
-        let item_id: i64 = row.get(0)?;
+    for item_id in candidates {
         if item_id == exclude_item {
             continue;
         }
-        let their_published = parse_time(&row.get::<_, String>(1)?);
-        let words: Vec<u8> = row.get(2)?;
-        let blob: Vec<u8> = row.get(3)?;
-        let Some(theirs) = cluster::from_bytes(&blob, &words) else {
+        if !prints.prints.contains_key(&item_id) {
+            let stored: Option<(String, Vec<u8>, Vec<u8>)> = read_print
+                .query_row([item_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()?;
+            let Some((their_published, words, blob)) = stored else {
+                continue;
+            };
+            let Some(theirs) = cluster::from_bytes(&blob, &words) else {
+                continue;
+            };
+            prints.insert(item_id, parse_time(&their_published), &theirs.words);
+        }
+        let Some((their_published, their_words)) = prints.prints.get(&item_id) else {
             continue;
         };
-        if cluster::same_story(print, published_at, &theirs, their_published, rules) {
+        if cluster::same_story_words(
+            &print.words,
+            published_at,
+            their_words,
+            *their_published,
+            rules,
+        ) {
             let story_id: Option<Option<i64>> =
                 story_of.query_row([item_id], |row| row.get(0)).optional()?;
             let Some(Some(story_id)) = story_id else {
                 continue;
             };
-            let similarity = cluster::similarity(print, &theirs);
+            let similarity = cluster::word_similarity(&print.words, their_words);
             if best.is_none_or(|(_, s)| similarity > s) {
                 best = Some((story_id, similarity));
             }
@@ -1129,8 +1184,9 @@ fn assign_story(
     print: &StoryPrint,
     published: &str,
     rules: &StoryRules,
+    prints: &mut PrintCache,
 ) -> Result<i64, StoreError> {
-    let story_id = match find_story(tx, print, published, item_id, rules)? {
+    let story_id = match find_story(tx, print, published, item_id, rules, prints)? {
         Some((story_id, _)) => {
             tx.prepare_cached(
                 "UPDATE stories SET member_count = member_count + 1,
@@ -1158,6 +1214,8 @@ fn assign_story(
     let mut band = tx.prepare_cached(
         "INSERT OR IGNORE INTO story_bands (day, key, item_id) VALUES (?1, ?2, ?3)",
     )?;
+    // Cached before its band keys are written: see `PrintCache`.
+    prints.insert(item_id, parse_time(published), &print.words);
     let day = day_of(parse_time(published));
     for key in cluster::band_keys(print) {
         band.execute(params![day, key, item_id])?;
