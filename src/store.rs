@@ -164,18 +164,32 @@ pub struct Store {
 /// deleted item's id is used again. Bounded: emptied when full (misses read the table).
 #[derive(Default)]
 struct PrintCache {
-    prints: std::collections::HashMap<i64, (DateTime<Utc>, Box<[u64]>)>,
+    prints: std::collections::HashMap<i64, CachedPrint>,
+}
+
+struct CachedPrint {
+    published_at: DateTime<Utc>,
+    words: Box<[u64]>,
+    counts: Option<Box<cluster::WordCounts>>,
 }
 
 impl PrintCache {
-    /// About 40 MB of word sets at most.
+    /// About 55 MB of word sets and bucket counts at most.
     const CAPACITY: usize = 65_536;
 
     fn insert(&mut self, item_id: i64, published_at: DateTime<Utc>, words: &[u64]) {
         if self.prints.len() >= Self::CAPACITY {
             self.prints.clear();
         }
-        self.prints.insert(item_id, (published_at, words.into()));
+        let counts = cluster::word_counts(words);
+        self.prints.insert(
+            item_id,
+            CachedPrint {
+                published_at,
+                words: words.into(),
+                counts,
+            },
+        );
     }
 }
 
@@ -1135,6 +1149,7 @@ fn find_story(
     )?;
     // Only the few candidates similar enough need their items row (large, with its text).
     let mut story_of = conn.prepare_cached("SELECT story_id FROM items WHERE id = ?1")?;
+    let our_counts = cluster::word_counts(&print.words);
     let mut best: Option<(i64, f64)> = None;
     for item_id in candidates {
         if item_id == exclude_item {
@@ -1152,14 +1167,26 @@ fn find_story(
             };
             prints.insert(item_id, parse_time(&their_published), &theirs.words);
         }
-        let Some((their_published, their_words)) = prints.prints.get(&item_id) else {
+        let Some(theirs) = prints.prints.get(&item_id) else {
             continue;
         };
+        if let (Some(ours), Some(counts)) = (&our_counts, &theirs.counts)
+            && !cluster::may_be_same_story(
+                print.words.len(),
+                ours,
+                theirs.words.len(),
+                counts,
+                rules.threshold,
+            )
+        {
+            continue;
+        }
+        let their_words = &theirs.words;
         if cluster::same_story_words(
             &print.words,
             published_at,
             their_words,
-            *their_published,
+            theirs.published_at,
             rules,
         ) {
             let story_id: Option<Option<i64>> =
