@@ -206,9 +206,14 @@ pub fn fingerprint(title: &str, text: &str) -> StoryPrint {
 
 /// The Jaccard similarity of the two items' word sets.
 pub fn similarity(a: &StoryPrint, b: &StoryPrint) -> f64 {
+    word_similarity(&a.words, &b.words)
+}
+
+/// [`similarity`] of two sorted word-hash sets.
+pub fn word_similarity(a: &[u64], b: &[u64]) -> f64 {
     let (mut i, mut j, mut shared) = (0, 0, 0usize);
-    while i < a.words.len() && j < b.words.len() {
-        match a.words[i].cmp(&b.words[j]) {
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
@@ -218,7 +223,7 @@ pub fn similarity(a: &StoryPrint, b: &StoryPrint) -> f64 {
             }
         }
     }
-    let union = a.words.len() + b.words.len() - shared;
+    let union = a.len() + b.len() - shared;
     if union == 0 {
         0.0
     } else {
@@ -249,10 +254,58 @@ pub fn same_story(
     b_published: DateTime<Utc>,
     rules: &StoryRules,
 ) -> bool {
+    same_story_words(&a.words, a_published, &b.words, b_published, rules)
+}
+
+/// How many of a word set's hashes fall in each of 256 buckets (by the hash's top byte).
+/// Two sets cannot share more words than the sum over buckets of the smaller count, which
+/// [`may_be_same_story`] uses to rule out most candidates without comparing their words.
+pub type WordCounts = [u8; 256];
+
+/// The bucket counts of a sorted word-hash set; `None` when a bucket would overflow a byte
+/// (a set of hundreds of words: it is then always compared word by word).
+pub fn word_counts(words: &[u64]) -> Option<Box<WordCounts>> {
+    let mut counts = Box::new([0u8; 256]);
+    for word in words {
+        let bucket = &mut counts[(word >> 56) as usize];
+        *bucket = bucket.checked_add(1)?;
+    }
+    Some(counts)
+}
+
+/// False only when two word sets of these sizes and bucket counts cannot reach `threshold`
+/// similarity: an upper bound on the words they share, put through the same formula as
+/// [`word_similarity`] (which grows with the shared count), so no pair the rule would accept
+/// is ruled out.
+pub fn may_be_same_story(
+    a_len: usize,
+    a_counts: &WordCounts,
+    b_len: usize,
+    b_counts: &WordCounts,
+    threshold: f64,
+) -> bool {
+    let bound: usize = a_counts
+        .iter()
+        .zip(b_counts.iter())
+        .map(|(a, b)| usize::from(*a.min(b)))
+        .sum();
+    let bound = bound.min(a_len).min(b_len);
+    let union = a_len + b_len - bound;
+    union == 0 || bound as f64 / union as f64 >= threshold
+}
+
+/// [`same_story`] on the sorted word-hash sets alone (all the rule looks at).
+pub fn same_story_words(
+    a: &[u64],
+    a_published: DateTime<Utc>,
+    b: &[u64],
+    b_published: DateTime<Utc>,
+    rules: &StoryRules,
+) -> bool {
     (a_published - b_published).abs() <= rules.window
-        && a.words.len() >= 4
-        && b.words.len() >= 4
-        && similarity(a, b) >= rules.threshold
+        && a.len() >= 4
+        && b.len() >= 4
+        && word_similarity(a, b) >= rules.threshold
 }
 
 /// The signature and the word set as stored (little-endian u32s; little-endian u64s).
@@ -285,6 +338,40 @@ pub fn from_bytes(signature_bytes: &[u8], word_bytes: &[u8]) -> Option<StoryPrin
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn word_count_bound_never_rules_out_a_similar_pair() {
+        // Pseudo-random word sets with every amount of overlap: whenever the exact rule
+        // accepts a pair, the bound must let it through.
+        let mut state = 1u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state
+        };
+        for overlap in 0..=60usize {
+            let shared: Vec<u64> = (0..overlap).map(|_| next()).collect();
+            let mut a: Vec<u64> = shared
+                .iter()
+                .copied()
+                .chain((0..60 - overlap).map(|_| next()))
+                .collect();
+            let mut b: Vec<u64> = shared
+                .iter()
+                .copied()
+                .chain((0..55 - overlap.min(55)).map(|_| next()))
+                .collect();
+            a.sort_unstable();
+            b.sort_unstable();
+            let (ca, cb) = (word_counts(&a).unwrap(), word_counts(&b).unwrap());
+            for threshold in [0.1, 0.25, 0.5, 0.9] {
+                if word_similarity(&a, &b) >= threshold {
+                    assert!(may_be_same_story(a.len(), &ca, b.len(), &cb, threshold));
+                }
+            }
+        }
+    }
+
     use super::*;
     use chrono::TimeZone;
 

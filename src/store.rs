@@ -174,6 +174,7 @@ pub struct Store {
     story_rules: StoryRules,
     /// The database file's identity when it was opened, to notice it being replaced.
     file_id: Option<FileId>,
+    prints: PrintCache,
 }
 
 /// A file's (device, inode).
@@ -189,6 +190,42 @@ fn file_id(path: &Path) -> Option<FileId> {
     {
         let _ = path;
         None
+    }
+}
+
+/// Stored items' word sets and publication times by item id, so that finding a new item's
+/// story reads its candidates (hundreds per item in a farm of 50,000) from memory instead of
+/// one `story_prints` row each. An entry is written by `assign_story` before the item's band
+/// keys are, so an id the band index returns is never stale, even when a rolled-back or
+/// deleted item's id is used again. Bounded: emptied when full (misses read the table).
+#[derive(Default)]
+struct PrintCache {
+    prints: std::collections::HashMap<i64, CachedPrint>,
+}
+
+struct CachedPrint {
+    published_at: DateTime<Utc>,
+    words: Box<[u64]>,
+    counts: Option<Box<cluster::WordCounts>>,
+}
+
+impl PrintCache {
+    /// About 55 MB of word sets and bucket counts at most.
+    const CAPACITY: usize = 65_536;
+
+    fn insert(&mut self, item_id: i64, published_at: DateTime<Utc>, words: &[u64]) {
+        if self.prints.len() >= Self::CAPACITY {
+            self.prints.clear();
+        }
+        let counts = cluster::word_counts(words);
+        self.prints.insert(
+            item_id,
+            CachedPrint {
+                published_at,
+                words: words.into(),
+                counts,
+            },
+        );
     }
 }
 
@@ -241,6 +278,7 @@ impl Store {
             path: path.to_path_buf(),
             story_rules: StoryRules::default(),
             file_id: None,
+            prints: PrintCache::default(),
         };
         store.migrate()?;
         store.file_id = file_id(path);
@@ -476,7 +514,14 @@ impl Store {
                 outcome.unchanged += 1;
                 continue;
             }
-            match store_entry(&tx, feed.id, entry, &now, &self.story_rules)? {
+            match store_entry(
+                &tx,
+                feed.id,
+                entry,
+                &now,
+                &self.story_rules,
+                &mut self.prints,
+            )? {
                 EntryFate::New => outcome.new += 1,
                 EntryFate::Updated => outcome.updated += 1,
                 EntryFate::Unchanged => outcome.unchanged += 1,
@@ -839,7 +884,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         for (item_id, print, published) in items {
-            assign_story(&tx, *item_id, print, published, &self.story_rules)?;
+            assign_story(
+                &tx,
+                *item_id,
+                print,
+                published,
+                &self.story_rules,
+                &mut self.prints,
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -858,6 +910,7 @@ impl Store {
             &timestamp(published),
             -1,
             &self.story_rules,
+            &mut PrintCache::default(),
         )?
         else {
             return Ok(None);
@@ -1082,6 +1135,7 @@ fn store_entry(
     entry: &ClassifiedEntry,
     now: &str,
     rules: &StoryRules,
+    prints: &mut PrintCache,
 ) -> Result<EntryFate, StoreError> {
     let keyed = &entry.keyed;
     let known: Option<(i64, String)> = tx
@@ -1134,7 +1188,7 @@ fn store_entry(
                 .published
                 .map(timestamp)
                 .unwrap_or_else(|| now.to_string());
-            assign_story(tx, item_id, &entry.print, &published, rules)?;
+            assign_story(tx, item_id, &entry.print, &published, rules, prints)?;
             (item_id, EntryFate::New)
         }
     };
@@ -1216,6 +1270,7 @@ fn find_story(
     published: &str,
     exclude_item: i64,
     rules: &StoryRules,
+    prints: &mut PrintCache,
 ) -> Result<Option<(i64, f64)>, StoreError> {
     let published_at = parse_time(published);
     let days: Vec<i64> =
@@ -1227,16 +1282,10 @@ fn find_story(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // The band index alone (its primary key covers the query) gives the candidates' ids; the
+    // cost follows the number of candidates, never the number of stored items.
     let sql = format!(
-        // The band index gives the candidates' ids (made distinct as integers, so SQLite never
-        // sorts fingerprint blobs), then each candidate's fingerprint is read by its key: the
-        // cost follows the number of candidates, never the number of stored items. The story
-        // is looked up only for the few candidates similar enough: reading `items` rows
-        // (large, with their text) for every candidate was most of a cold poll's time.
-        "SELECT p.item_id, p.published_at, p.words, p.signature
-           FROM story_prints p
-          WHERE p.item_id IN (SELECT b.item_id FROM story_bands b
-                               WHERE b.day IN ({}) AND b.key IN ({}))",
+        "SELECT DISTINCT item_id FROM story_bands WHERE day IN ({}) AND key IN ({})",
         list(1, days.len()),
         list(1 + days.len(), keys.len())
     );
@@ -1244,27 +1293,60 @@ fn find_story(
     let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(days.len() + keys.len());
     params.extend(days.iter().map(|d| d as &dyn rusqlite::ToSql));
     params.extend(keys.iter().map(|k| k as &dyn rusqlite::ToSql));
+    let candidates = stmt
+        .query_map(params.as_slice(), |row| row.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut read_print = conn.prepare_cached(
+        "SELECT published_at, words, signature FROM story_prints WHERE item_id = ?1",
+    )?;
+    // Only the few candidates similar enough need their items row (large, with its text).
     let mut story_of = conn.prepare_cached("SELECT story_id FROM items WHERE id = ?1")?;
-    let mut rows = stmt.query(params.as_slice())?;
+    let our_counts = cluster::word_counts(&print.words);
     let mut best: Option<(i64, f64)> = None;
-    while let Some(row) = rows.next()? {
-        let item_id: i64 = row.get(0)?;
+    for item_id in candidates {
         if item_id == exclude_item {
             continue;
         }
-        let their_published = parse_time(&row.get::<_, String>(1)?);
-        let words: Vec<u8> = row.get(2)?;
-        let blob: Vec<u8> = row.get(3)?;
-        let Some(theirs) = cluster::from_bytes(&blob, &words) else {
+        if !prints.prints.contains_key(&item_id) {
+            let stored: Option<(String, Vec<u8>, Vec<u8>)> = read_print
+                .query_row([item_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()?;
+            let Some((their_published, words, blob)) = stored else {
+                continue;
+            };
+            let Some(theirs) = cluster::from_bytes(&blob, &words) else {
+                continue;
+            };
+            prints.insert(item_id, parse_time(&their_published), &theirs.words);
+        }
+        let Some(theirs) = prints.prints.get(&item_id) else {
             continue;
         };
-        if cluster::same_story(print, published_at, &theirs, their_published, rules) {
+        if let (Some(ours), Some(counts)) = (&our_counts, &theirs.counts)
+            && !cluster::may_be_same_story(
+                print.words.len(),
+                ours,
+                theirs.words.len(),
+                counts,
+                rules.threshold,
+            )
+        {
+            continue;
+        }
+        let their_words = &theirs.words;
+        if cluster::same_story_words(
+            &print.words,
+            published_at,
+            their_words,
+            theirs.published_at,
+            rules,
+        ) {
             let story_id: Option<Option<i64>> =
                 story_of.query_row([item_id], |row| row.get(0)).optional()?;
             let Some(Some(story_id)) = story_id else {
                 continue;
             };
-            let similarity = cluster::similarity(print, &theirs);
+            let similarity = cluster::word_similarity(&print.words, their_words);
             if best.is_none_or(|(_, s)| similarity > s) {
                 best = Some((story_id, similarity));
             }
@@ -1281,8 +1363,9 @@ fn assign_story(
     print: &StoryPrint,
     published: &str,
     rules: &StoryRules,
+    prints: &mut PrintCache,
 ) -> Result<i64, StoreError> {
-    let story_id = match find_story(tx, print, published, item_id, rules)? {
+    let story_id = match find_story(tx, print, published, item_id, rules, prints)? {
         Some((story_id, _)) => {
             tx.prepare_cached(
                 "UPDATE stories SET member_count = member_count + 1,
@@ -1310,6 +1393,8 @@ fn assign_story(
     let mut band = tx.prepare_cached(
         "INSERT OR IGNORE INTO story_bands (day, key, item_id) VALUES (?1, ?2, ?3)",
     )?;
+    // Cached before its band keys are written: see `PrintCache`.
+    prints.insert(item_id, parse_time(published), &print.words);
     let day = day_of(parse_time(published));
     for key in cluster::band_keys(print) {
         band.execute(params![day, key, item_id])?;
