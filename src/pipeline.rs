@@ -637,8 +637,9 @@ impl Pipeline {
 }
 
 /// Items a prune transaction removes at most: small enough that a poll waiting for the
-/// database lock waits milliseconds, not the whole prune.
-const PRUNE_BATCH: usize = 500;
+/// database lock waits a fraction of a second, not the whole prune (about 0.6 ms per item
+/// measured on a 48,000-item database, so about 150 ms per batch).
+const PRUNE_BATCH: usize = 250;
 
 /// Applies retention to the store: removes the items `[retention]` lets go (with tombstones),
 /// trims fetch history and gives freed pages back to the file system. Each batch is its own
@@ -655,8 +656,14 @@ pub fn prune(
         return Ok(plan);
     }
     for batch in plan.item_ids.chunks(PRUNE_BATCH) {
+        let started = Instant::now();
         lock(store).prune_items(batch, now)?;
         crate::metrics::record_pruned(batch.len());
+        tracing::debug!(
+            items = batch.len(),
+            held_ms = started.elapsed().as_millis() as u64,
+            "retention: batch pruned"
+        );
     }
     let before = now - retention.fetch_history;
     while lock(store).prune_fetches(before, PRUNE_BATCH * 10)? > 0 {}
