@@ -221,6 +221,13 @@ fn repair_for_feed_rs(text: &str) -> Cow<'_, str> {
             {
                 Some(String::new())
             }
+            // At the start, the declaration has done its work: the text is UTF-8 by now. One
+            // naming an encoding is replaced by a plain one, since quick-xml panics when it
+            // may only act on it after its first bytes are gone (a declaration longer than
+            // its prefix buffer, or one whose `?>` comes late).
+            Event::Decl(_) if raw.contains("encoding") => {
+                Some("<?xml version=\"1.0\"?>".to_string())
+            }
             Event::DocType(_) => {
                 declared = declared_entities(raw);
                 None
