@@ -86,3 +86,22 @@ fn unterminated_xml_declaration_naming_an_encoding_is_not_a_panic() {
         ),
     }
 }
+
+/// A GB2312 capture with a second `<?xml … encoding='iso-8859-1'?>` after a part quick-xml
+/// cannot read as events (so tigris' own pass stopped before it): quick-xml under feed-rs
+/// panicked as above. Found by the `ingest` target on its fourth run.
+#[test]
+fn second_declaration_after_an_ill_formed_part_is_not_a_panic() {
+    let body = input("second_declaration_after_an_ill_formed_part.xml");
+    let result = std::panic::catch_unwind(|| {
+        tigris::parse::parse_feed(&body, None, "second-declaration", None)
+    });
+    match result.expect("parse_feed must not panic") {
+        Ok(_) => {}
+        Err(e) => assert!(
+            !matches!(e, tigris::parse::ParseError::ParserFailed { .. })
+                && e.to_string().starts_with("second-declaration:"),
+            "{e}"
+        ),
+    }
+}
