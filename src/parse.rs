@@ -199,10 +199,15 @@ fn repair_for_feed_rs(text: &str) -> Cow<'_, str> {
     let mut declared: Vec<(String, String)> = Vec::new();
     let mut seen_root = false;
     let mut atom03 = false;
+    let mut read_all = true;
     loop {
         let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let event = match reader.read_event() {
-            Ok(Event::Eof) | Err(_) => break,
+            Ok(Event::Eof) => break,
+            Err(_) => {
+                read_all = false;
+                break;
+            }
             Ok(event) => event,
         };
         let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
@@ -220,6 +225,13 @@ fn repair_for_feed_rs(text: &str) -> Cow<'_, str> {
                     .is_empty() =>
             {
                 Some(String::new())
+            }
+            // At the start, the declaration has done its work: the text is UTF-8 by now. One
+            // naming an encoding is replaced by a plain one, since quick-xml panics when it
+            // may only act on it after its first bytes are gone (a declaration longer than
+            // its prefix buffer, or one whose `?>` comes late).
+            Event::Decl(_) if raw.contains("encoding") => {
+                Some("<?xml version=\"1.0\"?>".to_string())
             }
             Event::DocType(_) => {
                 declared = declared_entities(raw);
@@ -259,10 +271,18 @@ fn repair_for_feed_rs(text: &str) -> Cow<'_, str> {
             copied = end;
         }
     }
-    if copied == 0 {
+    let rest = text.get(copied..).unwrap_or_default();
+    // Where quick-xml stopped on an error, feed-rs's reader may still go on; a declaration
+    // in that unread part must not reach it either (see the Decl arm above).
+    let rest = if read_all {
+        Cow::Borrowed(rest)
+    } else {
+        without_xml_declarations(rest)
+    };
+    if copied == 0 && matches!(rest, Cow::Borrowed(_)) {
         return Cow::Borrowed(text);
     }
-    out.push_str(text.get(copied..).unwrap_or_default());
+    out.push_str(&rest);
     Cow::Owned(out)
 }
 
@@ -279,6 +299,37 @@ fn with_json_feed_version(text: &str) -> String {
         }
         _ => text.to_string(),
     }
+}
+
+/// `text` with every `<?xml` declaration turned into a harmless processing instruction
+/// (`<?xml-stray`), for text that quick-xml could not read as events.
+fn without_xml_declarations(text: &str) -> Cow<'_, str> {
+    let is_declaration = |at: usize| {
+        let bytes = text.as_bytes();
+        bytes
+            .get(at + 2..at + 5)
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"xml"))
+            && bytes
+                .get(at + 5)
+                .is_some_and(|b| b.is_ascii_whitespace() || *b == b'?')
+    };
+    let starts: Vec<usize> = text
+        .match_indices("<?")
+        .map(|(at, _)| at)
+        .filter(|at| is_declaration(*at))
+        .collect();
+    if starts.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 6 * starts.len());
+    let mut copied = 0;
+    for at in starts {
+        out.push_str(&text[copied..at + 5]);
+        out.push_str("-stray");
+        copied = at + 5;
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
 }
 
 const ATOM_03_NS: &str = "http://purl.org/atom/ns#";

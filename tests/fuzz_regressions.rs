@@ -67,3 +67,41 @@ fn xml_declaration_after_leading_text_is_not_a_panic() {
         ),
     }
 }
+
+/// `<?xml version="1.0" encoding="gb2312"` with its `?>` far away (a real WordPress capture,
+/// mutated): quick-xml reached the encoding after its prefix buffer was gone and panicked as
+/// above. Found by the `ingest` target on its third run.
+#[test]
+fn unterminated_xml_declaration_naming_an_encoding_is_not_a_panic() {
+    let body = input("unterminated_xml_declaration_naming_gb2312.xml");
+    let result = std::panic::catch_unwind(|| {
+        tigris::parse::parse_feed(&body, None, "unterminated-declaration", None)
+    });
+    match result.expect("parse_feed must not panic") {
+        Ok(_) => {}
+        Err(e) => assert!(
+            !matches!(e, tigris::parse::ParseError::ParserFailed { .. })
+                && e.to_string().starts_with("unterminated-declaration:"),
+            "{e}"
+        ),
+    }
+}
+
+/// A GB2312 capture with a second `<?xml … encoding='iso-8859-1'?>` after a part quick-xml
+/// cannot read as events (so tigris' own pass stopped before it): quick-xml under feed-rs
+/// panicked as above. Found by the `ingest` target on its fourth run.
+#[test]
+fn second_declaration_after_an_ill_formed_part_is_not_a_panic() {
+    let body = input("second_declaration_after_an_ill_formed_part.xml");
+    let result = std::panic::catch_unwind(|| {
+        tigris::parse::parse_feed(&body, None, "second-declaration", None)
+    });
+    match result.expect("parse_feed must not panic") {
+        Ok(_) => {}
+        Err(e) => assert!(
+            !matches!(e, tigris::parse::ParseError::ParserFailed { .. })
+                && e.to_string().starts_with("second-declaration:"),
+            "{e}"
+        ),
+    }
+}
