@@ -728,6 +728,14 @@ fn log_report(report: &FeedReport) {
             duration_ms,
             "body unchanged"
         ),
+        // The database's failure, not the feed's (a full disk, a replaced file).
+        Err(PipelineError::Store(e)) => tracing::error!(
+            feed = url,
+            status,
+            bytes = report.bytes,
+            duration_ms,
+            "storing failed, nothing of this fetch was kept: {e}"
+        ),
         Err(e) => tracing::warn!(
             feed = url,
             status,

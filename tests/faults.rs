@@ -310,12 +310,12 @@ async fn a_full_disk_fails_the_poll_clearly_keeps_serving_and_polls_resume() {
         .collect();
     server.set_feed("disk", rss2("Disk", &big), "application/rss+xml");
     daemon
-        .wait_for_log("fetch failed", 1, Duration::from_secs(30))
+        .wait_for_log("storing failed", 1, Duration::from_secs(30))
         .await;
     let failure = daemon
         .log()
         .into_iter()
-        .find(|l| l.contains("fetch failed"))
+        .find(|l| l.contains("storing failed"))
         .unwrap();
     assert!(failure.contains("database"), "{failure}");
     eprintln!("full disk logged: {failure}");
@@ -369,12 +369,12 @@ async fn a_database_deleted_while_running_is_a_clear_error_not_silent_loss() {
         "application/rss+xml",
     );
     daemon
-        .wait_for_log("fetch failed", 1, Duration::from_secs(30))
+        .wait_for_log("storing failed", 1, Duration::from_secs(30))
         .await;
     let failure = daemon
         .log()
         .into_iter()
-        .find(|l| l.contains("fetch failed"))
+        .find(|l| l.contains("storing failed"))
         .unwrap();
     eprintln!("deleted database logged: {failure}");
     assert!(
@@ -410,12 +410,12 @@ async fn a_database_replaced_while_running_is_a_clear_error() {
     std::fs::rename(&other, &db).unwrap();
     server.set_feed("swap", rss2("Swap", &items(0, 0, 9)), "application/rss+xml");
     daemon
-        .wait_for_log("fetch failed", 1, Duration::from_secs(30))
+        .wait_for_log("storing failed", 1, Duration::from_secs(30))
         .await;
     let failure = daemon
         .log()
         .into_iter()
-        .find(|l| l.contains("fetch failed"))
+        .find(|l| l.contains("storing failed"))
         .unwrap();
     eprintln!("replaced database logged: {failure}");
     assert!(failure.contains("deleted or replaced"), "{failure}");

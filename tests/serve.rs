@@ -86,12 +86,15 @@ async fn the_daemon_serves_one_merged_feed_in_three_formats_with_304_and_compres
         "application/atom+xml",
     );
     let tigris = Tigris::new();
-    // One fetch at a time, in feed order: Wire's version of the shared story is stored first.
-    tigris.write_config(
-        &[(&a, "Wire"), (&b, "Desk")],
-        &DAEMON.replace("[schedule]\n", "[schedule]\nmax_concurrent_fetches = 1\n"),
-    );
+    // Wire's version of the shared story is stored first: the daemon starts with Wire alone,
+    // and Desk joins by a config reload once Wire is stored.
+    tigris.write_config(&[(&a, "Wire")], DAEMON);
     let daemon = Daemon::start(&tigris).await;
+    daemon
+        .wait_for_log("fetched", 1, Duration::from_secs(30))
+        .await;
+    tigris.write_config(&[(&a, "Wire"), (&b, "Desk")], DAEMON);
+    signal(daemon.child.id().unwrap(), "HUP");
     daemon
         .wait_for_log("fetched", 2, Duration::from_secs(30))
         .await;
