@@ -187,6 +187,12 @@ def main():
         sys.exit(check(rows, args, m, args.benchmarks))
     text = table(rows, args, m)
     if args.command == "write":
+        # Hand-written analysis below the marker survives a rewrite of the tables.
+        marker = "<!-- notes: kept by bench/report.py -->"
+        if os.path.exists(args.benchmarks):
+            old = open(args.benchmarks).read()
+            if marker in old:
+                text += "\n" + marker + old.split(marker, 1)[1]
         open(args.benchmarks, "w").write(text)
         print("written", args.benchmarks)
     else:
