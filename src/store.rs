@@ -21,8 +21,11 @@ use crate::model::{
 };
 use crate::schedule::FeedState;
 
+mod bands;
 mod feeds;
 mod retention;
+
+use bands::BandIndex;
 
 pub use feeds::{FeedOrigin, ManagedFeed, StoreStats};
 pub use retention::{PRUNE_TASK, PrunePlan};
@@ -48,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0005_operations.sql",
         include_str!("../migrations/0005_operations.sql"),
+    ),
+    (
+        "0006_band_index_in_memory.sql",
+        include_str!("../migrations/0006_band_index_in_memory.sql"),
     ),
 ];
 
@@ -175,6 +182,10 @@ pub struct Store {
     /// The database file's identity when it was opened, to notice it being replaced.
     file_id: Option<FileId>,
     prints: PrintCache,
+    bands: BandIndex,
+    /// `PRAGMA data_version` when this connection last looked: it changes when another
+    /// connection commits.
+    data_version: Option<i64>,
 }
 
 /// A file's (device, inode).
@@ -197,7 +208,9 @@ fn file_id(path: &Path) -> Option<FileId> {
 /// story reads its candidates (hundreds per item in a farm of 50,000) from memory instead of
 /// one `story_prints` row each. An entry is written by `assign_story` before the item's band
 /// keys are, so an id the band index returns is never stale, even when a rolled-back or
-/// deleted item's id is used again. Bounded: emptied when full (misses read the table).
+/// deleted item's id is used again; another connection's commits empty it, as that writer may
+/// have used such an id for an item of its own. Bounded: emptied when full (misses read the
+/// table).
 #[derive(Default)]
 struct PrintCache {
     prints: std::collections::HashMap<i64, CachedPrint>,
@@ -279,6 +292,8 @@ impl Store {
             story_rules: StoryRules::default(),
             file_id: None,
             prints: PrintCache::default(),
+            bands: BandIndex::default(),
+            data_version: None,
         };
         store.migrate()?;
         store.file_id = file_id(path);
@@ -506,7 +521,30 @@ impl Store {
     ) -> Result<StoreOutcome, StoreError> {
         let now = timestamp(fetch.started_at);
         self.ensure_unmoved()?;
+        let stored = self.store_poll_tx(feed, fetch, body_hash, parsed, entries, &now);
+        if stored.is_err() {
+            // Rolled back: the band index may hold ids of items that are not stored.
+            self.bands.clear();
+        }
+        stored
+    }
+
+    fn store_poll_tx(
+        &mut self,
+        feed: &FeedSource,
+        fetch: &FetchRecord,
+        body_hash: &str,
+        parsed: &ParsedFeed,
+        entries: &[ClassifiedEntry],
+        now: &str,
+    ) -> Result<StoreOutcome, StoreError> {
         let tx = self.conn.transaction()?;
+        notice_other_writers(
+            &tx,
+            &mut self.data_version,
+            &mut self.bands,
+            &mut self.prints,
+        )?;
         let mut outcome = StoreOutcome::default();
         for entry in entries {
             if is_tombstoned(&tx, feed.id, &entry.keyed.entry_key)? {
@@ -518,9 +556,10 @@ impl Store {
                 &tx,
                 feed.id,
                 entry,
-                &now,
+                now,
                 &self.story_rules,
                 &mut self.prints,
+                &mut self.bands,
             )? {
                 EntryFate::New => outcome.new += 1,
                 EntryFate::Updated => outcome.updated += 1,
@@ -882,7 +921,22 @@ impl Store {
         &mut self,
         items: &[(i64, StoryPrint, String)],
     ) -> Result<(), StoreError> {
+        let assigned = self.assign_stories_tx(items);
+        if assigned.is_err() {
+            // Rolled back: the band index may hold ids of items that are not stored.
+            self.bands.clear();
+        }
+        assigned
+    }
+
+    fn assign_stories_tx(&mut self, items: &[(i64, StoryPrint, String)]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
+        notice_other_writers(
+            &tx,
+            &mut self.data_version,
+            &mut self.bands,
+            &mut self.prints,
+        )?;
         for (item_id, print, published) in items {
             assign_story(
                 &tx,
@@ -891,6 +945,7 @@ impl Store {
                 published,
                 &self.story_rules,
                 &mut self.prints,
+                &mut self.bands,
             )?;
         }
         tx.commit()?;
@@ -911,6 +966,8 @@ impl Store {
             -1,
             &self.story_rules,
             &mut PrintCache::default(),
+            // A one-off lookup (`tigris inspect`) reads the window's days from the table.
+            &mut BandIndex::default(),
         )?
         else {
             return Ok(None);
@@ -1060,15 +1117,36 @@ fn is_tombstoned(tx: &Transaction<'_>, feed_id: i64, entry_key: &str) -> Result<
         .exists(params![feed_id, entry_key])?)
 }
 
+/// Empties the band index and the fingerprint cache when another connection (a `tigris poll`
+/// or `tigris prune` beside the daemon) has committed since this one last looked: it may have
+/// stored or deleted items, and used a deleted item's id again. Called as a transaction's
+/// first statement, so the version read is the one of the snapshot the transaction reads.
+fn notice_other_writers(
+    tx: &Transaction<'_>,
+    seen: &mut Option<i64>,
+    bands: &mut BandIndex,
+    prints: &mut PrintCache,
+) -> Result<(), StoreError> {
+    let version: i64 = tx.query_row("PRAGMA data_version", [], |row| row.get(0))?;
+    if seen.is_some_and(|seen| seen != version) {
+        bands.clear();
+        prints.prints.clear();
+    }
+    *seen = Some(version);
+    Ok(())
+}
+
 /// Deletes items with everything that hangs off them: sources, classifications and
-/// fingerprints (by cascade), full-text rows (by trigger), story-index keys (recomputed from
-/// the stored signature). A story whose representative goes passes to its oldest remaining
+/// fingerprints (by cascade), full-text rows (by trigger). The band index forgets the days
+/// they were published on (read again from `story_prints` when next needed, so a rollback
+/// leaves it right too). A story whose representative goes passes to its oldest remaining
 /// member, so the story and its other items stay. With `tombstone_at`, each feed entry that
 /// brought an item leaves a tombstone.
 fn delete_items(
     tx: &Transaction<'_>,
     ids: &[i64],
     tombstone_at: Option<&str>,
+    bands: &mut BandIndex,
 ) -> Result<(), StoreError> {
     let mut tombstone = tx.prepare_cached(
         "INSERT OR IGNORE INTO tombstones (feed_id, entry_key, pruned_at)
@@ -1085,11 +1163,8 @@ fn delete_items(
                 member_count = max(member_count - 1, 1)
           WHERE id = ?1",
     )?;
-    let mut print_of = tx.prepare_cached(
-        "SELECT published_at, signature, words FROM story_prints WHERE item_id = ?1",
-    )?;
-    let mut unband =
-        tx.prepare_cached("DELETE FROM story_bands WHERE day = ?1 AND key = ?2 AND item_id = ?3")?;
+    let mut published_of =
+        tx.prepare_cached("SELECT published_at FROM story_prints WHERE item_id = ?1")?;
     let mut delete = tx.prepare_cached("DELETE FROM items WHERE id = ?1")?;
     for &id in ids {
         if let Some(at) = tombstone_at {
@@ -1111,16 +1186,10 @@ fn delete_items(
                 hand_over.execute(params![story_id, successor])?;
             }
         }
-        let print: Option<(String, Vec<u8>, Vec<u8>)> = print_of
-            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .optional()?;
-        if let Some((published, signature, words)) = print
-            && let Some(print) = cluster::from_bytes(&signature, &words)
-        {
-            let day = day_of(parse_time(&published));
-            for key in cluster::band_keys(&print) {
-                unband.execute(params![day, key, id])?;
-            }
+        let published: Option<String> =
+            published_of.query_row([id], |row| row.get(0)).optional()?;
+        if let Some(published) = published {
+            bands.forget_day(day_of(parse_time(&published)));
         }
         delete.execute([id])?;
     }
@@ -1136,6 +1205,7 @@ fn store_entry(
     now: &str,
     rules: &StoryRules,
     prints: &mut PrintCache,
+    bands: &mut BandIndex,
 ) -> Result<EntryFate, StoreError> {
     let keyed = &entry.keyed;
     let known: Option<(i64, String)> = tx
@@ -1188,7 +1258,7 @@ fn store_entry(
                 .published
                 .map(timestamp)
                 .unwrap_or_else(|| now.to_string());
-            assign_story(tx, item_id, &entry.print, &published, rules, prints)?;
+            assign_story(tx, item_id, &entry.print, &published, rules, prints, bands)?;
             (item_id, EntryFate::New)
         }
     };
@@ -1271,31 +1341,18 @@ fn find_story(
     exclude_item: i64,
     rules: &StoryRules,
     prints: &mut PrintCache,
+    bands: &mut BandIndex,
 ) -> Result<Option<(i64, f64)>, StoreError> {
     let published_at = parse_time(published);
-    let days: Vec<i64> =
-        (day_of(published_at - rules.window)..=day_of(published_at + rules.window)).collect();
+    let days = day_of(published_at - rules.window)..=day_of(published_at + rules.window);
     let keys = cluster::band_keys(print);
-    let list = |from: usize, count: usize| {
-        (from..from + count)
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    // The band index alone (its primary key covers the query) gives the candidates' ids; the
-    // cost follows the number of candidates, never the number of stored items.
-    let sql = format!(
-        "SELECT DISTINCT item_id FROM story_bands WHERE day IN ({}) AND key IN ({})",
-        list(1, days.len()),
-        list(1 + days.len(), keys.len())
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(days.len() + keys.len());
-    params.extend(days.iter().map(|d| d as &dyn rusqlite::ToSql));
-    params.extend(keys.iter().map(|k| k as &dyn rusqlite::ToSql));
-    let candidates = stmt
-        .query_map(params.as_slice(), |row| row.get::<_, i64>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
+    // The band index gives the candidates' ids; the cost follows the number of candidates,
+    // never the number of stored items. In id order, so that of two equally similar
+    // candidates of different stories the older item's story is chosen.
+    let mut candidates = Vec::new();
+    bands.candidates(conn, days, &keys, &mut candidates)?;
+    candidates.sort_unstable();
+    candidates.dedup();
     let mut read_print = conn.prepare_cached(
         "SELECT published_at, words, signature FROM story_prints WHERE item_id = ?1",
     )?;
@@ -1364,8 +1421,9 @@ fn assign_story(
     published: &str,
     rules: &StoryRules,
     prints: &mut PrintCache,
+    bands: &mut BandIndex,
 ) -> Result<i64, StoreError> {
-    let story_id = match find_story(tx, print, published, item_id, rules, prints)? {
+    let story_id = match find_story(tx, print, published, item_id, rules, prints, bands)? {
         Some((story_id, _)) => {
             tx.prepare_cached(
                 "UPDATE stories SET member_count = member_count + 1,
@@ -1390,15 +1448,13 @@ fn assign_story(
         "INSERT OR REPLACE INTO story_prints (item_id, published_at, words, signature) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![item_id, published, words, signature])?;
-    let mut band = tx.prepare_cached(
-        "INSERT OR IGNORE INTO story_bands (day, key, item_id) VALUES (?1, ?2, ?3)",
-    )?;
-    // Cached before its band keys are written: see `PrintCache`.
+    // Cached before its band keys are indexed: see `PrintCache`.
     prints.insert(item_id, parse_time(published), &print.words);
-    let day = day_of(parse_time(published));
-    for key in cluster::band_keys(print) {
-        band.execute(params![day, key, item_id])?;
-    }
+    bands.add(
+        day_of(parse_time(published)),
+        item_id,
+        &cluster::band_keys(print),
+    );
     Ok(story_id)
 }
 

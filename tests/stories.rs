@@ -232,3 +232,129 @@ async fn two_outlets_reports_of_one_event_are_one_story_and_one_feed_entry() {
     assert!(text.contains("  2 items   2 outlets"), "{text}");
     assert!(text.contains("2 stories"), "{text}");
 }
+
+/// The labeled pairs of one event reported twice in other words that the rules join, to be
+/// stored as two feeds' items.
+fn joined_pairs() -> Vec<Pair> {
+    pairs()
+        .into_iter()
+        .filter(|p| {
+            p.kind == "reworded" && p.same && {
+                let a = fingerprint(&p.a.title, &p.a.text);
+                let b = fingerprint(&p.b.title, &p.b.text);
+                same_story(&a, p.a.published, &b, p.b.published, &StoryRules::default())
+            }
+        })
+        .collect()
+}
+
+/// Stores one poll of the feed at `url` bringing `items` (published on 1 November 2026, the
+/// first item of an `rss2` document) through the pipeline's stages, as a `tigris poll` would.
+fn store_poll(store: &mut tigris::store::Store, url: &str, items: &[Item]) -> u64 {
+    use tigris::config::FeedConfig;
+    use tigris::schedule::{CronSchedule, FeedState};
+
+    let classifier = tigris::classify::Classifier::load(std::path::Path::new(SHIPPED_TOPICS))
+        .expect("shipped topics load");
+    let url = url::Url::parse(url).unwrap();
+    store
+        .sync_feeds(
+            &[FeedConfig {
+                line: 1,
+                url: url.clone(),
+                name: None,
+                schedule: CronSchedule::parse("0 * * * *").unwrap(),
+            }],
+            Utc::now(),
+        )
+        .unwrap();
+    let feed = store
+        .enabled_feeds()
+        .unwrap()
+        .into_iter()
+        .find(|f| f.url == url)
+        .unwrap();
+    let body = rss2("Outlet", items);
+    let mut parsed =
+        tigris::parse::parse_feed(body.as_bytes(), Some(&url), url.as_str(), None).unwrap();
+    let keyed = tigris::dedup::key_entries(std::mem::take(&mut parsed.entries));
+    let entries = classifier.classify_entries(keyed);
+    let started_at = Utc::now();
+    let record = tigris::store::FetchRecord {
+        started_at,
+        http_status: Some(200),
+        bytes: body.len() as u64,
+        duration: std::time::Duration::from_millis(1),
+        etag: None,
+        last_modified: None,
+        next_check_at: started_at + chrono::Duration::hours(1),
+        state: FeedState::Ok,
+        failing_since: None,
+        permanent_redirect: None,
+    };
+    store
+        .store_poll(&feed, &record, "hash", &parsed, &entries)
+        .unwrap()
+        .new
+}
+
+fn report(side: &Side, guid: &str, link: &str) -> Item {
+    Item::new(guid, link, &side.title, &side.text)
+}
+
+/// The band index is held in memory and rebuilt from `story_prints`: an item must find the
+/// items of its publication day that an earlier process stored, and those another connection
+/// stored after this one had loaded that day.
+#[test]
+fn the_in_memory_band_index_finds_items_stored_before_a_restart_or_by_another_process() {
+    let pairs = joined_pairs();
+    assert!(pairs.len() >= 2, "two reworded pairs the rules join");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tigris.db");
+    let stories = |sql: &str| -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(sql, [], |row| row.get(0))
+            .unwrap()
+    };
+
+    // A restart: the second report is stored by a new process.
+    {
+        let mut first = tigris::store::Store::open(&db).unwrap();
+        let a = report(&pairs[0].a, "a1", "https://outlet-a.example/1");
+        assert_eq!(
+            store_poll(&mut first, "https://outlet-a.example/feed", &[a]),
+            1
+        );
+    }
+    let mut daemon = tigris::store::Store::open(&db).unwrap();
+    let b = report(&pairs[0].b, "b1", "https://outlet-b.example/1");
+    assert_eq!(
+        store_poll(&mut daemon, "https://outlet-b.example/feed", &[b]),
+        1
+    );
+    assert_eq!(stories("SELECT count(*) FROM stories"), 1);
+    assert_eq!(stories("SELECT max(member_count) FROM stories"), 2);
+
+    // The daemon has that day in memory; a `tigris poll` beside it stores a report of
+    // another event, and the daemon then stores a second report of that event.
+    {
+        let mut beside = tigris::store::Store::open(&db).unwrap();
+        let a = report(&pairs[1].a, "c1", "https://outlet-c.example/1");
+        assert_eq!(
+            store_poll(&mut beside, "https://outlet-c.example/feed", &[a]),
+            1
+        );
+    }
+    let b = report(&pairs[1].b, "d1", "https://outlet-d.example/1");
+    assert_eq!(
+        store_poll(&mut daemon, "https://outlet-d.example/feed", &[b]),
+        1
+    );
+    assert_eq!(stories("SELECT count(*) FROM stories"), 2);
+    assert_eq!(
+        stories("SELECT count(*) FROM stories WHERE member_count = 2"),
+        2,
+        "each event is one story of two reports"
+    );
+}
