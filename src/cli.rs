@@ -828,7 +828,7 @@ async fn inspect(config_path: &std::path::Path, source: &str) -> Result<i32> {
     let classifier = Classifier::load(&config.classify.topics_dir)?;
     let classified = classifier.classify_entries(dedup::key_entries(parsed.entries));
     // With a database, say which stored story each entry would join.
-    let store = if config.storage.database.exists() {
+    let mut store = if config.storage.database.exists() {
         Some(Store::open(&config.storage.database)?)
     } else {
         None
@@ -849,7 +849,7 @@ async fn inspect(config_path: &std::path::Path, source: &str) -> Result<i32> {
             "categories": e.categories,
             "text": e.text,
             "classification": item.classifications,
-            "story": match &store {
+            "story": match &mut store {
                 Some(store) => store
                     .story_for(&item.print, e.published.unwrap_or_else(chrono::Utc::now))?
                     .map(|(id, title, similarity)| serde_json::json!({

@@ -14,7 +14,7 @@
 //!   they were published on (`forget_day`), both reloaded from the table when next needed;
 //! - a loaded day holds every stored item of that day: items added while a day is loaded are
 //!   added to it (`add`); another connection's commits (a `tigris poll` or `tigris prune`
-//!   beside the daemon) drop the index (`Store::notice_other_writers`).
+//!   beside the daemon) drop the index (`notice_other_writers` in the store).
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
