@@ -637,8 +637,8 @@ impl Pipeline {
 }
 
 /// Items a prune transaction removes at most: small enough that a poll waiting for the
-/// database lock waits a fraction of a second, not the whole prune (about 0.6 ms per item
-/// measured on a 48,000-item database, so about 150 ms per batch).
+/// database lock waits a fraction of a second, not the whole prune (measured on a
+/// 48,000-item database: a median of 83 ms per batch, at most 239 ms).
 const PRUNE_BATCH: usize = 250;
 
 /// Applies retention to the store: removes the items `[retention]` lets go (with tombstones),
