@@ -142,8 +142,20 @@ pub fn render(handle: &PrometheusHandle, stats: &StoreStats) -> String {
             .unwrap_or(0);
         metrics::gauge!(FEEDS, "state" => state).set(count as f64);
     }
+    // A topic that no longer has relevant items (or was removed by a reload) drops to 0
+    // rather than keeping its last figure.
+    static REPORTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut reported = REPORTED.lock().unwrap_or_else(|p| p.into_inner());
+    for topic in reported.iter() {
+        if !stats.relevant_by_topic.iter().any(|(t, _)| t == topic) {
+            metrics::gauge!(RELEVANT, "topic" => topic.clone()).set(0.0);
+        }
+    }
     for (topic, count) in &stats.relevant_by_topic {
         metrics::gauge!(RELEVANT, "topic" => topic.clone()).set(*count as f64);
+        if !reported.contains(topic) {
+            reported.push(topic.clone());
+        }
     }
     metrics::gauge!(STORED).set(stats.items as f64);
     metrics::gauge!(DATABASE_BYTES).set(stats.database_bytes as f64);

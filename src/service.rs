@@ -10,10 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::pipeline::Pipeline;
 
+/// Sends `states`; sd-notify does nothing when `NOTIFY_SOCKET` is unset.
 fn notify(states: &[NotifyState<'_>]) {
-    if std::env::var_os("NOTIFY_SOCKET").is_none() {
-        return;
-    }
     if let Err(e) = sd_notify::notify(states) {
         tracing::warn!("cannot notify the service manager: {e}");
     }

@@ -164,11 +164,9 @@ pub fn opml(config_path: &Path, action: OpmlAction) -> Result<i32> {
 
 pub fn prune(config_path: &Path, dry_run: bool) -> Result<i32> {
     let config = Config::load(config_path)?;
-    let store = std::sync::Mutex::new(Store::open(&config.storage.database)?);
-    let before = store
-        .lock()
-        .map_err(|_| anyhow::anyhow!("database lock poisoned"))?
-        .file_bytes()?;
+    let store = Store::open(&config.storage.database)?;
+    let before = store.file_bytes()?;
+    let store = std::sync::Mutex::new(store);
     let plan = crate::pipeline::prune(&store, &config.retention, Utc::now(), dry_run)?;
     let verb = if dry_run { "would remove" } else { "removed" };
     println!(
@@ -183,8 +181,8 @@ pub fn prune(config_path: &Path, dry_run: bool) -> Result<i32> {
     );
     if !dry_run {
         let after = store
-            .lock()
-            .map_err(|_| anyhow::anyhow!("database lock poisoned"))?
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
             .file_bytes()?;
         println!("database: {before} bytes before, {after} after");
     }
