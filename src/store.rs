@@ -25,7 +25,7 @@ mod bands;
 mod feeds;
 mod retention;
 
-use bands::BandIndex;
+use bands::StoryIndex;
 
 pub use feeds::{FeedOrigin, ManagedFeed, StoreStats};
 pub use retention::{PRUNE_TASK, PrunePlan};
@@ -181,8 +181,8 @@ pub struct Store {
     story_rules: StoryRules,
     /// The database file's identity when it was opened, to notice it being replaced.
     file_id: Option<FileId>,
-    prints: PrintCache,
-    bands: BandIndex,
+    /// Stored items' fingerprints by publication day, for finding a new item's story.
+    stories: StoryIndex,
     /// `PRAGMA data_version` when this connection last looked: it changes when another
     /// connection commits.
     data_version: Option<i64>,
@@ -201,44 +201,6 @@ fn file_id(path: &Path) -> Option<FileId> {
     {
         let _ = path;
         None
-    }
-}
-
-/// Stored items' word sets and publication times by item id, so that finding a new item's
-/// story reads its candidates (hundreds per item in a farm of 50,000) from memory instead of
-/// one `story_prints` row each. An entry is written by `assign_story` before the item's band
-/// keys are, so an id the band index returns is never stale, even when a rolled-back or
-/// deleted item's id is used again; another connection's commits empty it, as that writer may
-/// have used such an id for an item of its own. Bounded: emptied when full (misses read the
-/// table).
-#[derive(Default)]
-struct PrintCache {
-    prints: std::collections::HashMap<i64, CachedPrint>,
-}
-
-struct CachedPrint {
-    published_at: DateTime<Utc>,
-    words: Box<[u64]>,
-    counts: Option<Box<cluster::WordCounts>>,
-}
-
-impl PrintCache {
-    /// About 55 MB of word sets and bucket counts at most.
-    const CAPACITY: usize = 65_536;
-
-    fn insert(&mut self, item_id: i64, published_at: DateTime<Utc>, words: &[u64]) {
-        if self.prints.len() >= Self::CAPACITY {
-            self.prints.clear();
-        }
-        let counts = cluster::word_counts(words);
-        self.prints.insert(
-            item_id,
-            CachedPrint {
-                published_at,
-                words: words.into(),
-                counts,
-            },
-        );
     }
 }
 
@@ -297,8 +259,7 @@ impl Store {
             path: path.to_path_buf(),
             story_rules: StoryRules::default(),
             file_id: None,
-            prints: PrintCache::default(),
-            bands: BandIndex::default(),
+            stories: StoryIndex::default(),
             data_version: None,
         };
         store.migrate()?;
@@ -530,7 +491,7 @@ impl Store {
         let stored = self.store_poll_tx(feed, fetch, body_hash, parsed, entries, &now);
         if stored.is_err() {
             // Rolled back: the band index may hold ids of items that are not stored.
-            self.bands.clear();
+            self.stories.clear();
         }
         stored
     }
@@ -545,12 +506,7 @@ impl Store {
         now: &str,
     ) -> Result<StoreOutcome, StoreError> {
         let tx = self.conn.transaction()?;
-        notice_other_writers(
-            &tx,
-            &mut self.data_version,
-            &mut self.bands,
-            &mut self.prints,
-        )?;
+        notice_other_writers(&tx, &mut self.data_version, &mut self.stories)?;
         let mut outcome = StoreOutcome::default();
         for entry in entries {
             if is_tombstoned(&tx, feed.id, &entry.keyed.entry_key)? {
@@ -564,8 +520,7 @@ impl Store {
                 entry,
                 now,
                 &self.story_rules,
-                &mut self.prints,
-                &mut self.bands,
+                &mut self.stories,
             )? {
                 EntryFate::New => outcome.new += 1,
                 EntryFate::Updated => outcome.updated += 1,
@@ -930,19 +885,14 @@ impl Store {
         let assigned = self.assign_stories_tx(items);
         if assigned.is_err() {
             // Rolled back: the band index may hold ids of items that are not stored.
-            self.bands.clear();
+            self.stories.clear();
         }
         assigned
     }
 
     fn assign_stories_tx(&mut self, items: &[(i64, StoryPrint, String)]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        notice_other_writers(
-            &tx,
-            &mut self.data_version,
-            &mut self.bands,
-            &mut self.prints,
-        )?;
+        notice_other_writers(&tx, &mut self.data_version, &mut self.stories)?;
         for (item_id, print, published) in items {
             assign_story(
                 &tx,
@@ -950,8 +900,7 @@ impl Store {
                 print,
                 published,
                 &self.story_rules,
-                &mut self.prints,
-                &mut self.bands,
+                &mut self.stories,
             )?;
         }
         tx.commit()?;
@@ -966,20 +915,14 @@ impl Store {
         published: DateTime<Utc>,
     ) -> Result<Option<(i64, String, f64)>, StoreError> {
         // Each entry of an inspected document is looked up in the days already loaded.
-        notice_other_writers(
-            &self.conn,
-            &mut self.data_version,
-            &mut self.bands,
-            &mut self.prints,
-        )?;
+        notice_other_writers(&self.conn, &mut self.data_version, &mut self.stories)?;
         let Some((story_id, similarity)) = find_story(
             &self.conn,
             print,
             &timestamp(published),
             -1,
             &self.story_rules,
-            &mut self.prints,
-            &mut self.bands,
+            &mut self.stories,
         )?
         else {
             return Ok(None);
@@ -1136,13 +1079,11 @@ fn is_tombstoned(tx: &Transaction<'_>, feed_id: i64, entry_key: &str) -> Result<
 fn notice_other_writers(
     conn: &Connection,
     seen: &mut Option<i64>,
-    bands: &mut BandIndex,
-    prints: &mut PrintCache,
+    stories: &mut StoryIndex,
 ) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA data_version", [], |row| row.get(0))?;
     if seen.is_some_and(|seen| seen != version) {
-        bands.clear();
-        prints.prints.clear();
+        stories.clear();
     }
     *seen = Some(version);
     Ok(())
@@ -1158,7 +1099,7 @@ fn delete_items(
     tx: &Transaction<'_>,
     ids: &[i64],
     tombstone_at: Option<&str>,
-    bands: &mut BandIndex,
+    stories: &mut StoryIndex,
 ) -> Result<(), StoreError> {
     let mut tombstone = tx.prepare_cached(
         "INSERT OR IGNORE INTO tombstones (feed_id, entry_key, pruned_at)
@@ -1201,7 +1142,7 @@ fn delete_items(
         let published: Option<String> =
             published_of.query_row([id], |row| row.get(0)).optional()?;
         if let Some(published) = published {
-            bands.forget_day(day_of(parse_time(&published)));
+            stories.forget_day(day_of(parse_time(&published)));
         }
         delete.execute([id])?;
     }
@@ -1216,8 +1157,7 @@ fn store_entry(
     entry: &ClassifiedEntry,
     now: &str,
     rules: &StoryRules,
-    prints: &mut PrintCache,
-    bands: &mut BandIndex,
+    stories: &mut StoryIndex,
 ) -> Result<EntryFate, StoreError> {
     let keyed = &entry.keyed;
     let known: Option<(i64, String)> = tx
@@ -1270,7 +1210,7 @@ fn store_entry(
                 .published
                 .map(timestamp)
                 .unwrap_or_else(|| now.to_string());
-            assign_story(tx, item_id, &entry.print, &published, rules, prints, bands)?;
+            assign_story(tx, item_id, &entry.print, &published, rules, stories)?;
             (item_id, EntryFate::New)
         }
     };
@@ -1345,83 +1285,33 @@ fn write_item(
 
 /// The story an item with this fingerprint, published at `published`, belongs to: the story
 /// of the most similar stored item (published within the window, sharing a band key, similar
-/// enough), if any. Returns (story id, similarity).
+/// enough), if any; of two equally similar items of different stories, the older item's.
+/// Returns (story id, similarity).
 fn find_story(
     conn: &Connection,
     print: &StoryPrint,
     published: &str,
     exclude_item: i64,
     rules: &StoryRules,
-    prints: &mut PrintCache,
-    bands: &mut BandIndex,
+    stories: &mut StoryIndex,
 ) -> Result<Option<(i64, f64)>, StoreError> {
-    let published_at = parse_time(published);
-    let days = day_of(published_at - rules.window)..=day_of(published_at + rules.window);
-    let keys = cluster::band_keys(print);
-    // The band index gives the candidates' ids; the cost follows the number of candidates,
-    // never the number of stored items. In id order, so that of two equally similar
-    // candidates of different stories the older item's story is chosen.
-    let mut candidates = Vec::new();
-    bands.candidates(conn, days, &keys, &mut candidates)?;
-    candidates.sort_unstable();
-    candidates.dedup();
-    let mut read_print = conn.prepare_cached(
-        "SELECT published_at, words, signature FROM story_prints WHERE item_id = ?1",
-    )?;
-    // Only the few candidates similar enough need their items row (large, with its text).
+    let mut similar = stories.similar(conn, print, parse_time(published), exclude_item, rules)?;
+    similar.sort_unstable_by(|a, b| {
+        b.similarity
+            .total_cmp(&a.similarity)
+            .then(a.item_id.cmp(&b.item_id))
+    });
+    // Only the few similar items need their items row (large, with its text).
     let mut story_of = conn.prepare_cached("SELECT story_id FROM items WHERE id = ?1")?;
-    let our_counts = cluster::word_counts(&print.words);
-    let mut best: Option<(i64, f64)> = None;
-    for item_id in candidates {
-        if item_id == exclude_item {
-            continue;
-        }
-        if !prints.prints.contains_key(&item_id) {
-            let stored: Option<(String, Vec<u8>, Vec<u8>)> = read_print
-                .query_row([item_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                .optional()?;
-            let Some((their_published, words, blob)) = stored else {
-                continue;
-            };
-            let Some(theirs) = cluster::from_bytes(&blob, &words) else {
-                continue;
-            };
-            prints.insert(item_id, parse_time(&their_published), &theirs.words);
-        }
-        let Some(theirs) = prints.prints.get(&item_id) else {
-            continue;
-        };
-        if let (Some(ours), Some(counts)) = (&our_counts, &theirs.counts)
-            && !cluster::may_be_same_story(
-                print.words.len(),
-                ours,
-                theirs.words.len(),
-                counts,
-                rules.threshold,
-            )
-        {
-            continue;
-        }
-        let their_words = &theirs.words;
-        if cluster::same_story_words(
-            &print.words,
-            published_at,
-            their_words,
-            theirs.published_at,
-            rules,
-        ) {
-            let story_id: Option<Option<i64>> =
-                story_of.query_row([item_id], |row| row.get(0)).optional()?;
-            let Some(Some(story_id)) = story_id else {
-                continue;
-            };
-            let similarity = cluster::word_similarity(&print.words, their_words);
-            if best.is_none_or(|(_, s)| similarity > s) {
-                best = Some((story_id, similarity));
-            }
+    for candidate in similar {
+        let story_id: Option<Option<i64>> = story_of
+            .query_row([candidate.item_id], |row| row.get(0))
+            .optional()?;
+        if let Some(Some(story_id)) = story_id {
+            return Ok(Some((story_id, candidate.similarity)));
         }
     }
-    Ok(best)
+    Ok(None)
 }
 
 /// Puts a stored item into its story (a new one when no stored item is the same story) and
@@ -1432,10 +1322,9 @@ fn assign_story(
     print: &StoryPrint,
     published: &str,
     rules: &StoryRules,
-    prints: &mut PrintCache,
-    bands: &mut BandIndex,
+    stories: &mut StoryIndex,
 ) -> Result<i64, StoreError> {
-    let story_id = match find_story(tx, print, published, item_id, rules, prints, bands)? {
+    let story_id = match find_story(tx, print, published, item_id, rules, stories)? {
         Some((story_id, _)) => {
             tx.prepare_cached(
                 "UPDATE stories SET member_count = member_count + 1,
@@ -1460,13 +1349,7 @@ fn assign_story(
         "INSERT OR REPLACE INTO story_prints (item_id, published_at, words, signature) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![item_id, published, words, signature])?;
-    // Cached before its band keys are indexed: see `PrintCache`.
-    prints.insert(item_id, parse_time(published), &print.words);
-    bands.add(
-        day_of(parse_time(published)),
-        item_id,
-        &cluster::band_keys(print),
-    );
+    stories.add(item_id, parse_time(published), print);
     Ok(story_id)
 }
 

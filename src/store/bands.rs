@@ -1,15 +1,22 @@
-//! The story band index, held in memory: for each loaded publication day (days since
-//! 1970-01-01, UTC), which stored items have each band key (`cluster::band_keys`). A new item
-//! is compared only with the items sharing one of its keys and published within the story
-//! window.
+//! The story index, held in memory: for each loaded publication day (days since 1970-01-01,
+//! UTC), the fingerprints of the stored items published then, and a table from band key
+//! (`cluster::band_keys`) to the items that have it. A new item is compared only with the
+//! items that share one of its keys and were published within the story window.
 //!
 //! It used to be a SQLite table of 32 rows per item; their keys are random, so storing a feed's
 //! 50 new items dirtied ~1,600 index pages and wrote them all to the WAL (33 ms a feed). The
 //! keys are recomputed from the signatures in `story_prints` instead, one day at a time, the
 //! first time a lookup needs that day.
 //!
-//! What the index must keep true (with `PrintCache`, see there):
-//! - an id it returns is a stored item, or one added by the transaction now open: so a
+//! Laid out for the lookup, which is most of the cost of storing an item: a new item has
+//! hundreds of band candidates in a farm of 50,000 items, and each one used to cost a hash-map
+//! probe and four cache lines of word counts scattered over 50 MB. Items now live in slots of
+//! flat arrays: the candidate's slot gives its publication time and its 64-byte sketch (one
+//! cache line, `cluster::sketch`), which rules out ~90 % of candidates; the word counts and the
+//! word set are read for the rest only.
+//!
+//! What the index must keep true:
+//! - an item it returns is a stored item, or one added by the transaction now open: so a
 //!   transaction that fails drops the whole index (`clear`), and deleting items drops the days
 //!   they were published on (`forget_day`), both reloaded from the table when next needed;
 //! - a loaded day holds every stored item of that day: items added while a day is loaded are
@@ -19,88 +26,285 @@
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use hashbrown::HashTable;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
+use rustc_hash::FxHashMap;
 
-use super::{StoreError, timestamp};
-use crate::cluster::{self, BANDS};
+use super::{StoreError, day_of, parse_time, timestamp};
+use crate::cluster::{self, Sketch, StoryPrint, StoryRules, WordCounts};
 
-/// The band keys of the stored items of some publication days.
+/// A stored item that may be the same story as the one looked up.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Similar {
+    pub item_id: i64,
+    pub similarity: f64,
+}
+
+/// The fingerprints of the stored items of some publication days.
 #[derive(Default)]
-pub(super) struct BandIndex {
+pub(super) struct StoryIndex {
     days: HashMap<i64, Day>,
-    /// Counts lookups; a day remembers the last one that used it.
-    clock: u64,
+    /// Counts lookups; a day remembers the last one that used it, a slot the last one that
+    /// compared it (a candidate sharing several bands is compared once).
+    clock: u32,
+    slots: Vec<Slot>,
+    /// By slot, in arrays of their own so that the checks every candidate goes through read
+    /// as little memory as they can: the last lookup that compared it (a candidate sharing
+    /// several bands is compared once), its publication time (Unix milliseconds), its sketch, and
+    /// its word counts (zero when the slot has none).
+    compared_in: Vec<u32>,
+    published: Vec<i64>,
+    sketches: Vec<Sketch>,
+    counts: Vec<WordCounts>,
+    /// Every slot's sorted word hashes, end to end.
+    words: Vec<u64>,
+    /// (band key, slot); hashed by the key alone, so a key several items share has one
+    /// entry per item. The key is cut to 32 bits: a false match is a candidate like any other,
+    /// compared and ruled out (at ~1.6 million entries a table, one lookup in ~2,700).
+    bands: HashTable<(u32, u32)>,
+    /// The live slot of each indexed item.
+    slot_of: FxHashMap<i64, u32>,
+    /// Slots whose item was forgotten; their band entries are skipped until the next rebuild.
+    dead: usize,
+    /// The band hits of the lookup under way (a buffer kept between lookups).
+    hits: Vec<u32>,
 }
 
-/// One publication day's (band key, item id) pairs, hashed by the key alone: a key several
-/// items share has one entry per item. 16 bytes an entry, 32 entries an item: 0.6-1.2 KB an
-/// item as the table grows, a third of a map from key to a list of ids.
 struct Day {
-    entries: HashTable<(i64, i64)>,
-    last_used: u64,
+    slots: Vec<u32>,
+    last_used: u32,
 }
 
-impl BandIndex {
+struct Slot {
+    /// 0 when the slot is dead (item ids start at 1).
+    item_id: i64,
+    words_at: u32,
+    words_len: u32,
+    has_counts: bool,
+}
+
+impl StoryIndex {
     /// Loaded days kept at most; the least recently used goes first. A lookup needs the 7 days
     /// of the story window around the item's publication, and a poll's items are mostly from
     /// the last few weeks; at 5,000 items a publication day (the 1,000-feed benchmark farm's
-    /// rate) a day is ~4 MB, so 60 days is ~250 MB at worst and a few weeks' news ~50 MB.
+    /// rate) a day is ~5 MB.
     const MAX_DAYS: usize = 60;
 
-    /// Appends to `out` the ids of the items published on `days` that have one of `keys`
-    /// (an id once per key it shares), reading from `conn` the days not yet loaded.
-    pub(super) fn candidates(
+    /// The stored items published within the window of `published`, similar enough to `print`
+    /// to be the same story, found through the band keys (reading from `conn` the days not
+    /// yet loaded). `exclude_item` is never returned. In no particular order.
+    pub(super) fn similar(
+        &mut self,
+        conn: &Connection,
+        print: &StoryPrint,
+        published: DateTime<Utc>,
+        exclude_item: i64,
+        rules: &StoryRules,
+    ) -> Result<Vec<Similar>, StoreError> {
+        self.clock = self.clock.wrapping_add(1);
+        if self.clock == 0 {
+            // Stamps from 2^32 lookups ago could be mistaken for this one's.
+            self.compared_in.iter_mut().for_each(|c| *c = 0);
+            self.clock = 1;
+        }
+        let clock = self.clock;
+        let days = day_of(published - rules.window)..=day_of(published + rules.window);
+        self.load_days(conn, days)?;
+
+        // The hits first, then the checks: the loads of one candidate do not wait for the
+        // table walk of the next.
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
+        for key in cluster::band_keys(print) {
+            let key = key as u32;
+            hits.extend(
+                self.bands
+                    .iter_hash(hash(key))
+                    .filter(|(k, _)| *k == key)
+                    .map(|&(_, slot)| slot),
+            );
+        }
+        let when = published.timestamp_millis();
+        let window = rules.window.num_milliseconds();
+        let ours = cluster::sketch(print);
+        let our_counts = cluster::word_counts(&print.words);
+        let mut found = Vec::new();
+        for &slot in &hits {
+            let index = slot as usize;
+            if self.compared_in[index] == clock {
+                continue;
+            }
+            self.compared_in[index] = clock;
+            if (self.published[index] - when).abs() > window
+                || cluster::sketch_matches(&ours, &self.sketches[index])
+                    < cluster::MIN_SKETCH_MATCHES
+            {
+                continue;
+            }
+            let candidate = &self.slots[index];
+            if candidate.item_id == 0 || candidate.item_id == exclude_item {
+                continue;
+            }
+            if let Some(ours) = &our_counts
+                && candidate.has_counts
+                && !cluster::may_be_same_story(
+                    print.words.len(),
+                    ours,
+                    candidate.words_len as usize,
+                    &self.counts[index],
+                    rules.threshold,
+                )
+            {
+                continue;
+            }
+            let at = candidate.words_at as usize;
+            let theirs = &self.words[at..at + candidate.words_len as usize];
+            let their_published =
+                DateTime::from_timestamp_millis(self.published[index]).unwrap_or(published);
+            if cluster::same_story_words(&print.words, published, theirs, their_published, rules) {
+                found.push(Similar {
+                    item_id: candidate.item_id,
+                    similarity: cluster::word_similarity(&print.words, theirs),
+                });
+            }
+        }
+        self.hits = hits;
+        Ok(found)
+    }
+
+    /// Indexes a newly stored item, if its day is loaded (a day loaded later reads it from
+    /// `story_prints`). An item indexed before (put into a story again) is replaced.
+    pub(super) fn add(&mut self, item_id: i64, published: DateTime<Utc>, print: &StoryPrint) {
+        let day = day_of(published);
+        if !self.days.contains_key(&day) {
+            return;
+        }
+        if let Some(old) = self.slot_of.get(&item_id).copied() {
+            self.kill(old);
+        }
+        let slot = self.push(item_id, published, print);
+        if let Some(loaded) = self.days.get_mut(&day) {
+            loaded.slots.push(slot);
+        }
+    }
+
+    /// Drops a day, to be read again from `story_prints` when next needed.
+    pub(super) fn forget_day(&mut self, day: i64) {
+        if let Some(loaded) = self.days.remove(&day) {
+            for slot in loaded.slots {
+                self.kill(slot);
+            }
+        }
+    }
+
+    /// Drops every loaded day.
+    pub(super) fn clear(&mut self) {
+        let clock = self.clock;
+        *self = StoryIndex::default();
+        self.clock = clock;
+    }
+
+    fn load_days(
         &mut self,
         conn: &Connection,
         days: RangeInclusive<i64>,
-        keys: &[i64; BANDS],
-        out: &mut Vec<i64>,
     ) -> Result<(), StoreError> {
-        self.clock += 1;
+        let missing = days.clone().any(|day| !self.days.contains_key(&day));
+        // Forgotten slots keep their band entries and words until a rebuild: once they
+        // outnumber the live ones, start again from the table.
+        if missing && self.dead > 4096 && self.dead > self.slots.len() / 2 {
+            self.clear();
+        }
+        // Stamped first, so that making room never evicts a day this lookup needs.
+        for day in days.clone() {
+            if let Some(loaded) = self.days.get_mut(&day) {
+                loaded.last_used = self.clock;
+            }
+        }
         for day in days {
             if !self.days.contains_key(&day) {
-                let loaded = load_day(conn, day)?;
                 self.make_room();
-                self.days.insert(day, loaded);
-            }
-            let Some(loaded) = self.days.get_mut(&day) else {
-                continue;
-            };
-            loaded.last_used = self.clock;
-            for &key in keys {
-                out.extend(
-                    loaded
-                        .entries
-                        .iter_hash(hash(key))
-                        .filter(|(k, _)| *k == key)
-                        .map(|&(_, id)| id),
+                let slots = self.load_day(conn, day)?;
+                self.days.insert(
+                    day,
+                    Day {
+                        slots,
+                        last_used: self.clock,
+                    },
                 );
             }
         }
         Ok(())
     }
 
-    /// Indexes a newly stored item, if its day is loaded (a day loaded later reads it from
-    /// `story_prints`).
-    pub(super) fn add(&mut self, day: i64, item_id: i64, keys: &[i64; BANDS]) {
-        if let Some(loaded) = self.days.get_mut(&day) {
-            for &key in keys {
-                insert(&mut loaded.entries, key, item_id);
+    /// Reads a day's items' fingerprints. `published_at` is always written by `timestamp`
+    /// (fixed-width RFC 3339 in UTC), so the day is a range of the text.
+    fn load_day(&mut self, conn: &Connection, day: i64) -> Result<Vec<u32>, StoreError> {
+        let bound =
+            |day: i64| DateTime::from_timestamp(day.saturating_mul(86_400), 0).map(timestamp);
+        let mut slots = Vec::new();
+        let (Some(from), Some(to)) = (bound(day), bound(day + 1)) else {
+            // Outside the dates chrono represents: no item can be published then.
+            return Ok(slots);
+        };
+        let mut stmt = conn.prepare_cached(
+            "SELECT item_id, published_at, words, signature FROM story_prints
+              WHERE published_at >= ?1 AND published_at < ?2",
+        )?;
+        let mut rows = stmt.query([from, to])?;
+        while let Some(row) = rows.next()? {
+            let item_id: i64 = row.get(0)?;
+            let published = parse_time(&row.get::<_, String>(1)?);
+            let (ValueRef::Blob(words), ValueRef::Blob(signature)) =
+                (row.get_ref(2)?, row.get_ref(3)?)
+            else {
+                continue;
+            };
+            let Some(print) = cluster::from_bytes(signature, words) else {
+                continue;
+            };
+            if let Some(old) = self.slot_of.get(&item_id).copied() {
+                self.kill(old);
             }
+            slots.push(self.push(item_id, published, &print));
         }
+        Ok(slots)
     }
 
-    /// Drops a day, to be read again from `story_prints` when next needed.
-    pub(super) fn forget_day(&mut self, day: i64) {
-        self.days.remove(&day);
+    fn push(&mut self, item_id: i64, published: DateTime<Utc>, print: &StoryPrint) -> u32 {
+        let slot = self.slots.len() as u32;
+        let counts = cluster::word_counts(&print.words);
+        self.slots.push(Slot {
+            item_id,
+            words_at: self.words.len() as u32,
+            words_len: print.words.len() as u32,
+            has_counts: counts.is_some(),
+        });
+        self.compared_in.push(0);
+        self.published.push(published.timestamp_millis());
+        self.words.extend_from_slice(&print.words);
+        self.sketches.push(cluster::sketch(print));
+        self.counts.push(counts.map_or([0; 256], |c| *c));
+        for key in cluster::band_keys(print) {
+            let key = key as u32;
+            self.bands
+                .insert_unique(hash(key), (key, slot), |e| hash(e.0));
+        }
+        self.slot_of.insert(item_id, slot);
+        slot
     }
 
-    /// Drops every loaded day.
-    pub(super) fn clear(&mut self) {
-        self.days.clear();
+    fn kill(&mut self, slot: u32) {
+        let entry = &mut self.slots[slot as usize];
+        if entry.item_id != 0 {
+            if self.slot_of.get(&entry.item_id) == Some(&slot) {
+                self.slot_of.remove(&entry.item_id);
+            }
+            entry.item_id = 0;
+            self.dead += 1;
+        }
     }
 
     /// Evicts the least recently used days until there is room for one more, never one the
@@ -110,13 +314,13 @@ impl BandIndex {
             let Some(oldest) = self
                 .days
                 .iter()
-                .filter(|(_, loaded)| loaded.last_used < self.clock)
+                .filter(|(_, loaded)| loaded.last_used != self.clock)
                 .min_by_key(|(_, loaded)| loaded.last_used)
                 .map(|(day, _)| *day)
             else {
                 return;
             };
-            self.days.remove(&oldest);
+            self.forget_day(oldest);
         }
     }
 
@@ -132,107 +336,133 @@ impl BandIndex {
 /// A band key is a hash already, but the last step of `text::combine` is a multiplication,
 /// whose low bits (the table's bucket) depend only on the inputs' low bits: SplitMix64's
 /// finalizer spreads every bit over all of them.
-fn hash(key: i64) -> u64 {
-    let mut z = key as u64;
+fn hash(key: u32) -> u64 {
+    let mut z = u64::from(key);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
-/// Adds (key, item) unless present (an item put into a story again, after its story went
-/// with a pruned representative, keeps its fingerprint and its keys).
-fn insert(entries: &mut HashTable<(i64, i64)>, key: i64, item_id: i64) {
-    let h = hash(key);
-    if entries.find(h, |e| *e == (key, item_id)).is_none() {
-        entries.insert_unique(h, (key, item_id), |e| hash(e.0));
-    }
-}
-
-/// Reads a day's items' signatures and recomputes their band keys. `published_at` is always
-/// written by `timestamp` (fixed-width RFC 3339 in UTC), so the day is a range of the text.
-fn load_day(conn: &Connection, day: i64) -> Result<Day, StoreError> {
-    let bound = |day: i64| DateTime::from_timestamp(day.saturating_mul(86_400), 0).map(timestamp);
-    let mut entries = HashTable::new();
-    let (Some(from), Some(to)) = (bound(day), bound(day + 1)) else {
-        // Outside the dates chrono represents: no item can be published then.
-        return Ok(Day {
-            entries,
-            last_used: 0,
-        });
-    };
-    let mut stmt = conn.prepare_cached(
-        "SELECT item_id, signature FROM story_prints
-          WHERE published_at >= ?1 AND published_at < ?2",
-    )?;
-    let mut rows = stmt.query([from, to])?;
-    while let Some(row) = rows.next()? {
-        let item_id: i64 = row.get(0)?;
-        // The word set is not needed for the keys.
-        let ValueRef::Blob(signature) = row.get_ref(1)? else {
-            continue;
-        };
-        let Some(print) = cluster::from_bytes(signature, &[]) else {
-            continue;
-        };
-        for key in cluster::band_keys(&print) {
-            insert(&mut entries, key, item_id);
-        }
-    }
-    Ok(Day {
-        entries,
-        last_used: 0,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
-    fn keys(seed: i64) -> [i64; BANDS] {
-        std::array::from_fn(|band| seed * 1_000 + band as i64)
+    fn print(title: &str) -> StoryPrint {
+        cluster::fingerprint(
+            title,
+            "Two rockets struck Ain al-Asad air base in western Iraq on Tuesday, the US-led \
+             coalition said, causing no casualties. Kataib Hezbollah did not claim the attack.",
+        )
     }
 
-    fn empty_day() -> Day {
-        Day {
-            entries: HashTable::new(),
-            last_used: 0,
+    fn at(day: i64, hour: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(day * 86_400 + hour * 3_600, 0).unwrap()
+    }
+
+    fn index_with_days(days: RangeInclusive<i64>) -> StoryIndex {
+        let mut index = StoryIndex::default();
+        for day in days {
+            index.days.insert(
+                day,
+                Day {
+                    slots: Vec::new(),
+                    last_used: 0,
+                },
+            );
         }
+        index
     }
 
     #[test]
-    fn a_key_shared_by_several_items_returns_each_once() {
-        let mut index = BandIndex::default();
-        index.days.insert(10, empty_day());
-        index.add(10, 1, &keys(1));
-        index.add(10, 2, &keys(1));
-        index.add(10, 2, &keys(1));
-        index.add(10, 3, &keys(2));
-        // A day not loaded is not indexed in memory (it is read from the table when needed).
-        index.add(11, 4, &keys(1));
-        let mut out = Vec::new();
+    fn a_similar_item_is_found_once_and_a_forgotten_one_never() {
         let conn = Connection::open_in_memory().unwrap();
-        let mut query = keys(9);
-        query[5] = keys(1)[5];
-        index.candidates(&conn, 10..=10, &query, &mut out).unwrap();
-        out.sort_unstable();
-        assert_eq!(out, vec![1, 2]);
+        conn.execute_batch(
+            "CREATE TABLE story_prints (item_id INTEGER PRIMARY KEY, published_at TEXT NOT NULL,
+                                        words BLOB NOT NULL, signature BLOB NOT NULL)",
+        )
+        .unwrap();
+        let rules = StoryRules::default();
+        let day = 20_000;
+        let mut index = index_with_days(day - 3..=day + 3);
+        index.add(
+            1,
+            at(day, 1),
+            &print("Rockets hit Ain al-Asad base hosting US troops"),
+        );
+        index.add(
+            2,
+            at(day, 2),
+            &cluster::fingerprint("Iraq's parliament passes 2026 budget", "Lawmakers in Baghdad approved the federal budget after months of disputes over oil revenue."),
+        );
+        // Added again (put into a story again): still one slot.
+        index.add(
+            1,
+            at(day, 1),
+            &print("Rockets hit Ain al-Asad base hosting US troops"),
+        );
+        let ours = print("No casualties as rockets strike Iraqi base housing Americans");
+        let found = index.similar(&conn, &ours, at(day, 5), -1, &rules).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].item_id, 1);
+        assert!(found[0].similarity >= rules.threshold);
+        // Never itself, never outside the window.
+        assert!(
+            index
+                .similar(&conn, &ours, at(day, 5), 1, &rules)
+                .unwrap()
+                .is_empty()
+        );
+        index.forget_day(day);
+        let mut index_far = index_with_days(day + 1..=day + 9);
+        index_far.add(
+            1,
+            at(day + 1, 0),
+            &print("Rockets hit Ain al-Asad base hosting US troops"),
+        );
+        assert!(
+            index_far
+                .similar(&conn, &ours, at(day + 5, 12), -1, &rules)
+                .unwrap()
+                .is_empty()
+        );
+        // A forgotten day's items are not returned (the empty table has nothing to reload).
+        assert!(
+            index
+                .similar(&conn, &ours, at(day, 5), -1, &rules)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_item_of_a_day_not_loaded_is_left_to_the_table() {
+        let mut index = index_with_days(10..=10);
+        index.add(4, at(11, 0), &print("Rockets hit Ain al-Asad base"));
+        assert!(index.slots.is_empty());
+        index.add(5, at(10, 0), &print("Rockets hit Ain al-Asad base"));
+        assert_eq!(index.slots.len(), 1);
     }
 
     #[test]
     fn the_least_recently_used_days_are_evicted_first() {
-        let mut index = BandIndex::default();
-        for day in 0..BandIndex::MAX_DAYS as i64 {
+        let mut index = StoryIndex::default();
+        for day in 0..StoryIndex::MAX_DAYS as i64 {
             index.clock += 1;
-            let mut loaded = empty_day();
-            loaded.last_used = index.clock;
-            index.days.insert(day, loaded);
+            index.days.insert(
+                day,
+                Day {
+                    slots: Vec::new(),
+                    last_used: index.clock,
+                },
+            );
         }
         // Day 0 used again: day 1 is now the least recently used.
         index.days.get_mut(&0).unwrap().last_used = index.clock + 1;
         index.clock += 2;
         index.make_room();
         let days = index.loaded_days();
-        assert_eq!(days.len(), BandIndex::MAX_DAYS - 1);
+        assert_eq!(days.len(), StoryIndex::MAX_DAYS - 1);
         assert!(days.contains(&0) && !days.contains(&1));
     }
 }

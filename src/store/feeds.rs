@@ -159,7 +159,7 @@ impl Store {
             )?
             .query_map([id], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
-        delete_items(&tx, &only_here, None, &mut self.bands)?;
+        delete_items(&tx, &only_here, None, &mut self.stories)?;
         tx.execute("DELETE FROM feeds WHERE id = ?1", [id])?;
         tx.commit()?;
         Ok(only_here.len())

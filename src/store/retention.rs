@@ -107,7 +107,7 @@ impl Store {
     pub fn prune_items(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<usize, StoreError> {
         self.ensure_unmoved()?;
         let tx = self.conn.transaction()?;
-        delete_items(&tx, ids, Some(&timestamp(now)), &mut self.bands)?;
+        delete_items(&tx, ids, Some(&timestamp(now)), &mut self.stories)?;
         tx.commit()?;
         Ok(ids.len())
     }
