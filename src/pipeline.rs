@@ -22,7 +22,7 @@ use crate::fetch::{FetchError, Fetcher};
 use crate::model::{FeedSource, Fetched, StoreOutcome};
 use crate::parse::{self, ParseError};
 use crate::schedule::{self, CheckOutcome, CronSchedule, FeedState};
-use crate::store::{FetchRecord, PRUNE_TASK, PrunePlan, Store, StoreError};
+use crate::store::{FetchRecord, PRUNE_TASK, PolledFeed, PrunePlan, Store, StoreError};
 
 /// Why refreshing one feed failed. A failure is recorded against its feed; it never stops
 /// the poll of the others.
@@ -58,6 +58,12 @@ pub struct FeedReport {
     pub http_status: Option<u16>,
     pub bytes: u64,
     pub duration: Duration,
+}
+
+/// What the blocking half of a refresh leaves to do.
+enum Processed {
+    Done(Refreshed),
+    ToStore(Box<PolledFeed>),
 }
 
 /// Totals over a poll.
@@ -102,6 +108,83 @@ pub struct Pipeline {
     /// Liveness probes for the watchdog: the scheduler loop answers each one it receives.
     probes: mpsc::Sender<oneshot::Sender<()>>,
     probe_inbox: Arc<tokio::sync::Mutex<mpsc::Receiver<oneshot::Sender<()>>>>,
+    /// Parsed polls on their way to the store writer (see [`StoreWriter`]).
+    writer: std::sync::mpsc::Sender<StoreJob>,
+}
+
+/// A parsed poll waiting for the store writer, and where its outcome goes.
+struct StoreJob {
+    poll: PolledFeed,
+    stored: oneshot::Sender<Result<crate::model::StoreOutcome, StoreError>>,
+}
+
+/// The one thread that stores parsed polls. It takes every poll that has queued up while it
+/// was writing (up to [`StoreWriter::MAX_ENTRIES`] entries) and stores them in one
+/// transaction, each poll in a savepoint of its own: one commit and one full-text index
+/// segment for many feeds, instead of one each. When the store is the slower stage, the queue
+/// grows and so do the transactions; when it is not, a poll is stored as soon as it arrives.
+struct StoreWriter {
+    store: Arc<Mutex<Store>>,
+    inbox: std::sync::mpsc::Receiver<StoreJob>,
+}
+
+impl StoreWriter {
+    /// Entries one transaction takes at most: the store's lock (which the server's reads also
+    /// take) is held for one transaction, ~50 ms at this size.
+    const MAX_ENTRIES: usize = 2_000;
+
+    fn start(store: Arc<Mutex<Store>>) -> std::io::Result<std::sync::mpsc::Sender<StoreJob>> {
+        let (jobs, inbox) = std::sync::mpsc::channel();
+        let writer = StoreWriter { store, inbox };
+        std::thread::Builder::new()
+            .name("tigris-store".into())
+            .spawn(move || writer.run())?;
+        Ok(jobs)
+    }
+
+    /// Until every sender is gone (the pipeline and its clones dropped).
+    fn run(self) {
+        while let Ok(first) = self.inbox.recv() {
+            let mut entries = first.poll.entries.len();
+            let mut batch = vec![first];
+            while entries < Self::MAX_ENTRIES {
+                let Ok(next) = self.inbox.try_recv() else {
+                    break;
+                };
+                entries += next.poll.entries.len();
+                batch.push(next);
+            }
+            self.store(batch);
+        }
+    }
+
+    fn store(&self, batch: Vec<StoreJob>) {
+        let (polls, replies): (Vec<PolledFeed>, Vec<_>) =
+            batch.into_iter().map(|job| (job.poll, job.stored)).unzip();
+        // A panic is a bug, but it must not stop every later poll from being stored: the
+        // batch's senders are dropped (each poll reports an internal error) and the thread
+        // goes on. The transaction rolled back when its guard dropped.
+        let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut store = lock(&self.store);
+            match store.store_polls(&polls) {
+                Ok(each) => each,
+                // The transaction failed as a whole (a full disk, a replaced file): each poll
+                // is tried alone, so that it gets an error of its own or is stored after all.
+                Err(_) => polls
+                    .iter()
+                    .map(|p| {
+                        store.store_poll(&p.feed, &p.fetch, &p.body_hash, &p.parsed, &p.entries)
+                    })
+                    .collect(),
+            }
+        }));
+        if let Ok(each) = stored {
+            for (reply, result) in replies.into_iter().zip(each) {
+                // The refresh may have been abandoned at shutdown: nobody waits.
+                let _ = reply.send(result);
+            }
+        }
+    }
 }
 
 /// What a config reload changed.
@@ -117,12 +200,17 @@ impl Pipeline {
         config: &Config,
         store: Store,
         classifier: Classifier,
-    ) -> Result<Pipeline, FetchError> {
+    ) -> Result<Pipeline, PipelineError> {
         let (probes, probe_inbox) = mpsc::channel(4);
+        let store = Arc::new(Mutex::new(store));
+        let writer = StoreWriter::start(store.clone()).map_err(|e| PipelineError::Internal {
+            url: "database".into(),
+            reason: format!("cannot start the store writer thread: {e}"),
+        })?;
         Ok(Pipeline {
             fetcher: Fetcher::new(&config.fetch)?,
             classifier: Arc::new(RwLock::new(Arc::new(classifier))),
-            store: Arc::new(Mutex::new(store)),
+            store,
             default_schedule: config.schedule.default.clone(),
             max_concurrent_fetches: config.schedule.max_concurrent_fetches,
             max_per_host: config.fetch.max_per_host,
@@ -133,6 +221,7 @@ impl Pipeline {
             wake: Arc::new(tokio::sync::Notify::new()),
             probes,
             probe_inbox: Arc::new(tokio::sync::Mutex::new(probe_inbox)),
+            writer,
         })
     }
 
@@ -290,7 +379,7 @@ impl Pipeline {
                 let pipeline = self.clone();
                 let source = feed.clone();
                 let record = record.clone();
-                tokio::task::spawn_blocking(move || {
+                let processed = tokio::task::spawn_blocking(move || {
                     pipeline.process_blocking(&source, fetched, record)
                 })
                 .await
@@ -299,7 +388,12 @@ impl Pipeline {
                         url: feed_url(&feed),
                         reason: e.to_string(),
                     })
-                })
+                });
+                match processed {
+                    Ok(Processed::Done(refreshed)) => Ok(refreshed),
+                    Ok(Processed::ToStore(poll)) => self.store_poll(*poll).await,
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e.into()),
         };
@@ -350,13 +444,33 @@ impl Pipeline {
         report
     }
 
-    /// The CPU- and disk-bound half of a refresh, run on a blocking thread.
+    /// Hands a parsed poll to the store writer and waits until it is committed.
+    async fn store_poll(&self, poll: PolledFeed) -> Result<Refreshed, PipelineError> {
+        let url = feed_url(&poll.feed);
+        let (stored, outcome) = oneshot::channel();
+        let lost = || PipelineError::Internal {
+            url: url.clone(),
+            reason: "the store writer stopped before storing this poll".into(),
+        };
+        self.writer
+            .send(StoreJob { poll, stored })
+            .map_err(|_| lost())?;
+        let outcome = outcome.await.map_err(|_| lost())??;
+        if outcome.new + outcome.updated + outcome.duplicate > 0 {
+            self.note_change();
+        }
+        Ok(Refreshed::Stored(outcome))
+    }
+
+    /// The CPU-bound half of a refresh, run on a blocking thread: parse, dedup keys,
+    /// classification. A poll that needs no parse is recorded here; a parsed one is returned
+    /// for the store writer.
     fn process_blocking(
         &self,
         feed: &FeedSource,
         fetched: Fetched,
         mut record: FetchRecord,
-    ) -> Result<Refreshed, PipelineError> {
+    ) -> Result<Processed, PipelineError> {
         record.permanent_redirect = fetched.permanent_redirect.as_ref().map(|u| u.to_string());
         let header_hint = |ttl: Option<u32>, period: Option<chrono::Duration>| {
             schedule::freshness_hint(
@@ -371,7 +485,7 @@ impl Pipeline {
             let hint = header_hint(None, None);
             self.plan(feed, &mut record, CheckOutcome::Success { hint });
             lock(&self.store).store_unchanged(feed, &record, "not_modified")?;
-            return Ok(Refreshed::NotModified);
+            return Ok(Processed::Done(Refreshed::NotModified));
         };
         record.etag = fetched.etag.clone();
         record.last_modified = fetched.last_modified.clone();
@@ -381,7 +495,7 @@ impl Pipeline {
             let hint = header_hint(None, None);
             self.plan(feed, &mut record, CheckOutcome::Success { hint });
             lock(&self.store).store_unchanged(feed, &record, "unchanged_body")?;
-            return Ok(Refreshed::UnchangedBody);
+            return Ok(Processed::Done(Refreshed::UnchangedBody));
         }
 
         let mut parsed = parse::parse_feed(
@@ -393,13 +507,14 @@ impl Pipeline {
         let hint = header_hint(parsed.ttl_minutes, parsed.update_period);
         self.plan(feed, &mut record, CheckOutcome::Success { hint });
         let keyed = dedup::key_entries(std::mem::take(&mut parsed.entries));
-        let classified = self.classifier().classify_entries(keyed);
-        let outcome =
-            lock(&self.store).store_poll(feed, &record, &body_hash, &parsed, &classified)?;
-        if outcome.new + outcome.updated + outcome.duplicate > 0 {
-            self.note_change();
-        }
-        Ok(Refreshed::Stored(outcome))
+        let entries = self.classifier().classify_entries(keyed);
+        Ok(Processed::ToStore(Box::new(PolledFeed {
+            feed: feed.clone(),
+            fetch: record,
+            body_hash,
+            parsed,
+            entries,
+        })))
     }
 
     /// Refreshes `feeds` once, at most `max_concurrent_fetches` at a time, calling `on_report`

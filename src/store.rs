@@ -56,6 +56,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_band_index_in_memory.sql",
         include_str!("../migrations/0006_band_index_in_memory.sql"),
     ),
+    (
+        "0007_fts_filled_per_transaction.sql",
+        include_str!("../migrations/0007_fts_filled_per_transaction.sql"),
+    ),
 ];
 
 /// How long a writer waits for another connection's lock (a user's `sqlite3` shell, say).
@@ -486,65 +490,78 @@ impl Store {
         parsed: &ParsedFeed,
         entries: &[ClassifiedEntry],
     ) -> Result<StoreOutcome, StoreError> {
-        let now = timestamp(fetch.started_at);
+        let poll = PollRef {
+            feed,
+            fetch,
+            body_hash,
+            parsed,
+            entries,
+        };
+        self.store_polls_of(&[poll])
+            .and_then(|mut each| each.pop().unwrap_or(Ok(StoreOutcome::default())))
+    }
+
+    /// Stores several polls in one transaction (one commit, one full-text index segment),
+    /// each in a savepoint of its own: a poll that fails is rolled back alone and its error
+    /// returned in its place. Returns each poll's outcome, in order; `Err` when the
+    /// transaction itself failed, and then nothing of it is kept.
+    pub fn store_polls(
+        &mut self,
+        polls: &[PolledFeed],
+    ) -> Result<Vec<Result<StoreOutcome, StoreError>>, StoreError> {
+        let polls: Vec<PollRef<'_>> = polls.iter().map(PolledFeed::as_ref).collect();
+        self.store_polls_of(&polls)
+    }
+
+    fn store_polls_of(
+        &mut self,
+        polls: &[PollRef<'_>],
+    ) -> Result<Vec<Result<StoreOutcome, StoreError>>, StoreError> {
         self.ensure_unmoved()?;
-        let stored = self.store_poll_tx(feed, fetch, body_hash, parsed, entries, &now);
+        let stored = self.store_polls_tx(polls);
         if stored.is_err() {
-            // Rolled back: the band index may hold ids of items that are not stored.
+            // Rolled back: the story index may hold ids of items that are not stored.
             self.stories.clear();
         }
         stored
     }
 
-    fn store_poll_tx(
+    fn store_polls_tx(
         &mut self,
-        feed: &FeedSource,
-        fetch: &FetchRecord,
-        body_hash: &str,
-        parsed: &ParsedFeed,
-        entries: &[ClassifiedEntry],
-        now: &str,
-    ) -> Result<StoreOutcome, StoreError> {
-        let tx = self.conn.transaction()?;
+        polls: &[PollRef<'_>],
+    ) -> Result<Vec<Result<StoreOutcome, StoreError>>, StoreError> {
+        let mut tx = self.conn.transaction()?;
         notice_other_writers(&tx, &mut self.data_version, &mut self.stories)?;
-        let mut outcome = StoreOutcome::default();
-        for entry in entries {
-            if is_tombstoned(&tx, feed.id, &entry.keyed.entry_key)? {
-                // Pruned by retention; the feed still lists it.
-                outcome.unchanged += 1;
+        let new_items = NewItems::begin(&tx)?;
+        let mut results = Vec::with_capacity(polls.len());
+        for poll in polls {
+            if polls.len() == 1 {
+                // Alone, a failure fails the transaction: no savepoint needed.
+                results.push(Ok(store_one_poll(
+                    &tx,
+                    poll,
+                    &self.story_rules,
+                    &mut self.stories,
+                )?));
                 continue;
             }
-            match store_entry(
-                &tx,
-                feed.id,
-                entry,
-                now,
-                &self.story_rules,
-                &mut self.stories,
-            )? {
-                EntryFate::New => outcome.new += 1,
-                EntryFate::Updated => outcome.updated += 1,
-                EntryFate::Unchanged => outcome.unchanged += 1,
-                EntryFate::Duplicate => outcome.duplicate += 1,
+            let savepoint = tx.savepoint()?;
+            match store_one_poll(&savepoint, poll, &self.story_rules, &mut self.stories) {
+                Ok(outcome) => {
+                    savepoint.commit()?;
+                    results.push(Ok(outcome));
+                }
+                Err(e) => {
+                    drop(savepoint);
+                    // Rolled back to the savepoint: the ids of its items may be taken again.
+                    self.stories.clear();
+                    results.push(Err(e));
+                }
             }
         }
-        tx.execute(
-            "UPDATE feeds SET title = COALESCE(?2, title), site_url = COALESCE(?3, site_url),
-                    etag = ?4, last_modified = ?5, body_hash = ?6
-              WHERE id = ?1",
-            params![
-                feed.id,
-                parsed.title,
-                parsed.site_url,
-                fetch.etag,
-                fetch.last_modified,
-                body_hash,
-            ],
-        )?;
-        record_success(&tx, feed, fetch)?;
-        insert_fetch(&tx, feed.id, fetch, "ok", &outcome, None)?;
+        new_items.index(&tx)?;
         tx.commit()?;
-        Ok(outcome)
+        Ok(results)
     }
 
     /// Stores a poll that needed no parse: a 304, or a body identical to the last one.
@@ -1065,8 +1082,114 @@ enum EntryFate {
     Duplicate,
 }
 
+/// One poll's document, as `store_polls` takes it.
+#[derive(Debug)]
+pub struct PolledFeed {
+    pub feed: FeedSource,
+    pub fetch: FetchRecord,
+    /// SHA-256 of the body, to skip parsing an identical one next time.
+    pub body_hash: String,
+    pub parsed: ParsedFeed,
+    pub entries: Vec<ClassifiedEntry>,
+}
+
+impl PolledFeed {
+    fn as_ref(&self) -> PollRef<'_> {
+        PollRef {
+            feed: &self.feed,
+            fetch: &self.fetch,
+            body_hash: &self.body_hash,
+            parsed: &self.parsed,
+            entries: &self.entries,
+        }
+    }
+}
+
+struct PollRef<'a> {
+    feed: &'a FeedSource,
+    fetch: &'a FetchRecord,
+    body_hash: &'a str,
+    parsed: &'a ParsedFeed,
+    entries: &'a [ClassifiedEntry],
+}
+
+/// Stores one poll's entries, the feed's new state and its fetch history row.
+fn store_one_poll(
+    conn: &Connection,
+    poll: &PollRef<'_>,
+    rules: &StoryRules,
+    stories: &mut StoryIndex,
+) -> Result<StoreOutcome, StoreError> {
+    let PollRef {
+        feed,
+        fetch,
+        body_hash,
+        parsed,
+        entries,
+    } = poll;
+    let now = timestamp(fetch.started_at);
+    let mut outcome = StoreOutcome::default();
+    for entry in entries.iter() {
+        if is_tombstoned(conn, feed.id, &entry.keyed.entry_key)? {
+            // Pruned by retention; the feed still lists it.
+            outcome.unchanged += 1;
+            continue;
+        }
+        match store_entry(conn, feed.id, entry, &now, rules, stories)? {
+            EntryFate::New => outcome.new += 1,
+            EntryFate::Updated => outcome.updated += 1,
+            EntryFate::Unchanged => outcome.unchanged += 1,
+            EntryFate::Duplicate => outcome.duplicate += 1,
+        }
+    }
+    conn.prepare_cached(
+        "UPDATE feeds SET title = COALESCE(?2, title), site_url = COALESCE(?3, site_url),
+                etag = ?4, last_modified = ?5, body_hash = ?6
+          WHERE id = ?1",
+    )?
+    .execute(params![
+        feed.id,
+        parsed.title,
+        parsed.site_url,
+        fetch.etag,
+        fetch.last_modified,
+        body_hash,
+    ])?;
+    record_success(conn, feed, fetch)?;
+    insert_fetch(conn, feed.id, fetch, "ok", &outcome, None)?;
+    Ok(outcome)
+}
+
+/// The items a transaction inserts, for the full-text index. Item ids are SQLite rowids
+/// without AUTOINCREMENT, so a row inserted now gets an id above every id the table has when
+/// the transaction begins (a rolled-back insert leaves no row to index).
+struct NewItems {
+    after_id: i64,
+}
+
+impl NewItems {
+    fn begin(conn: &Connection) -> Result<NewItems, StoreError> {
+        let after_id = conn.query_row("SELECT coalesce(max(id), 0) FROM items", [], |row| {
+            row.get(0)
+        })?;
+        Ok(NewItems { after_id })
+    }
+
+    /// Indexes them, as the transaction's last write: FTS5 writes its pending index to disk
+    /// at every statement savepoint that follows a write to it (see migration 7), so one
+    /// statement at the end keeps the transaction's new items in one segment.
+    fn index(self, conn: &Connection) -> Result<(), StoreError> {
+        conn.prepare_cached(
+            "INSERT INTO items_fts (rowid, title, content_text)
+             SELECT id, title, content_text FROM items WHERE id > ?1",
+        )?
+        .execute([self.after_id])?;
+        Ok(())
+    }
+}
+
 /// Whether retention pruned this feed entry's item (see `tombstones`).
-fn is_tombstoned(tx: &Transaction<'_>, feed_id: i64, entry_key: &str) -> Result<bool, StoreError> {
+fn is_tombstoned(tx: &Connection, feed_id: i64, entry_key: &str) -> Result<bool, StoreError> {
     Ok(tx
         .prepare_cached("SELECT 1 FROM tombstones WHERE feed_id = ?1 AND entry_key = ?2")?
         .exists(params![feed_id, entry_key])?)
@@ -1152,7 +1275,7 @@ fn delete_items(
 /// Stores one entry of one feed. The order of the lookups is the dedup rule: this feed's own
 /// entry key first, then an item from another feed with the same canonical URL.
 fn store_entry(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     feed_id: i64,
     entry: &ClassifiedEntry,
     now: &str,
@@ -1232,7 +1355,7 @@ fn store_entry(
 
 /// Inserts (`item_id` None) or updates an item row and its classifications; returns its id.
 fn write_item(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     item_id: Option<i64>,
     entry: &ClassifiedEntry,
     now: &str,
@@ -1317,7 +1440,7 @@ fn find_story(
 /// Puts a stored item into its story (a new one when no stored item is the same story) and
 /// indexes its fingerprint.
 fn assign_story(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     item_id: i64,
     print: &StoryPrint,
     published: &str,
@@ -1357,7 +1480,7 @@ fn assign_story(
 /// redirect rule: the feed's URL moves to a 301/308 target once two fetches in a row were
 /// sent there (so one misconfigured response does not move it for good).
 fn record_success(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     feed: &FeedSource,
     fetch: &FetchRecord,
 ) -> Result<(), StoreError> {
@@ -1404,7 +1527,7 @@ fn record_success(
 
 /// Inserts or replaces an item's classifications.
 fn write_classifications(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     item_id: i64,
     classifications: &[Classification],
     now: &str,
@@ -1433,7 +1556,7 @@ fn write_classifications(
 }
 
 fn insert_fetch(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     feed_id: i64,
     fetch: &FetchRecord,
     outcome_name: &str,

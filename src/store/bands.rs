@@ -52,7 +52,7 @@ pub(super) struct StoryIndex {
     slots: Vec<Slot>,
     /// By slot, in arrays of their own so that the checks every candidate goes through read
     /// as little memory as they can: the last lookup that compared it (a candidate sharing
-    /// several bands is compared once), its publication time (Unix milliseconds), its sketch, and
+    /// several bands is compared once), its publication time (Unix milliseconds; `DEAD` for a dead slot), its sketch, and
     /// its word counts (zero when the slot has none).
     compared_in: Vec<u32>,
     published: Vec<i64>,
@@ -113,8 +113,10 @@ impl StoryIndex {
         let days = day_of(published - rules.window)..=day_of(published + rules.window);
         self.load_days(conn, days)?;
 
-        // The hits first, then the checks: the loads of one candidate do not wait for the
-        // table walk of the next.
+        // In passes, each without a branch that depends on the memory it reads, so that the
+        // cache misses of many candidates overlap: the band hits; each slot once (a candidate
+        // sharing several bands is compared once); the window (a dead slot is never within
+        // it) and the sketch; then the few that pass.
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
         for key in cluster::band_keys(print) {
@@ -126,23 +128,32 @@ impl StoryIndex {
                     .map(|&(_, slot)| slot),
             );
         }
+        let mut kept = 0;
+        for i in 0..hits.len() {
+            let slot = hits[i];
+            let stamp = &mut self.compared_in[slot as usize];
+            hits[kept] = slot;
+            kept += usize::from(*stamp != clock);
+            *stamp = clock;
+        }
+        hits.truncate(kept);
         let when = published.timestamp_millis();
         let window = rules.window.num_milliseconds();
         let ours = cluster::sketch(print);
+        let mut kept = 0;
+        for i in 0..hits.len() {
+            let index = hits[i] as usize;
+            let near = (self.published[index] - when).abs() <= window;
+            let alike = cluster::sketch_matches(&ours, &self.sketches[index])
+                >= cluster::MIN_SKETCH_MATCHES;
+            hits[kept] = hits[i];
+            kept += usize::from(near & alike);
+        }
+        hits.truncate(kept);
         let our_counts = cluster::word_counts(&print.words);
         let mut found = Vec::new();
         for &slot in &hits {
             let index = slot as usize;
-            if self.compared_in[index] == clock {
-                continue;
-            }
-            self.compared_in[index] = clock;
-            if (self.published[index] - when).abs() > window
-                || cluster::sketch_matches(&ours, &self.sketches[index])
-                    < cluster::MIN_SKETCH_MATCHES
-            {
-                continue;
-            }
             let candidate = &self.slots[index];
             if candidate.item_id == 0 || candidate.item_id == exclude_item {
                 continue;
@@ -303,6 +314,7 @@ impl StoryIndex {
                 self.slot_of.remove(&entry.item_id);
             }
             entry.item_id = 0;
+            self.published[slot as usize] = DEAD;
             self.dead += 1;
         }
     }
@@ -332,6 +344,9 @@ impl StoryIndex {
         days
     }
 }
+
+/// The publication time of a dead slot: outside any item's story window.
+const DEAD: i64 = i64::MIN / 2;
 
 /// A band key is a hash already, but the last step of `text::combine` is a multiplication,
 /// whose low bits (the table's bucket) depend only on the inputs' low bits: SplitMix64's
