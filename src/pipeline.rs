@@ -120,8 +120,8 @@ struct StoreJob {
 
 /// The one thread that stores parsed polls. It takes every poll that has queued up while it
 /// was writing (up to [`StoreWriter::MAX_ENTRIES`] entries) and stores them in one
-/// transaction, each poll in a savepoint of its own: one commit and one full-text index
-/// segment for many feeds, instead of one each. When the store is the slower stage, the queue
+/// transaction: one commit and one full-text index segment for many feeds, instead of one
+/// each. If the transaction fails, its polls are stored again one by one. When the store is the slower stage, the queue
 /// grows and so do the transactions; when it is not, a poll is stored as soon as it arrives.
 struct StoreWriter {
     store: Arc<Mutex<Store>>,
@@ -167,15 +167,17 @@ impl StoreWriter {
         let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut store = lock(&self.store);
             match store.store_polls(&polls) {
-                Ok(each) => each,
-                // The transaction failed as a whole (a full disk, a replaced file): each poll
-                // is tried alone, so that it gets an error of its own or is stored after all.
-                Err(_) => polls
+                Ok(each) => each.into_iter().map(Ok).collect::<Vec<_>>(),
+                // Nothing of the batch was kept. Each poll is tried alone, so that the one that
+                // failed (or each, when the database is at fault: a full disk, a replaced
+                // file) gets its own error and the others are stored after all.
+                Err(_) if polls.len() > 1 => polls
                     .iter()
                     .map(|p| {
                         store.store_poll(&p.feed, &p.fetch, &p.body_hash, &p.parsed, &p.entries)
                     })
                     .collect(),
+                Err(e) => vec![Err(e)],
             }
         }));
         if let Ok(each) = stored {
