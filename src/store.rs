@@ -254,6 +254,7 @@ impl Store {
         // 64 MiB, 109 MB and 4.8 s with 16 MiB, 96 MB and 5.2 s with 4 MiB.
         conn.pragma_update(None, "cache_size", -16384)
             .map_err(open_err)?;
+
         // Storing a feed's items runs ~14 statements a new item, and the daemon reads through
         // the same connection: more than rusqlite's default of 16, past which its LRU cache
         // prepares statements again in a loop.
