@@ -299,8 +299,8 @@ pub fn sketch_matches(a: &Sketch, b: &Sketch) -> u32 {
 /// (2 values, so 2 bytes); of its other 62 bytes, a pair at the threshold (J = 0.25) agrees on
 /// fewer than 6 with probability 5.3e-4 (2.4e-5 at J = 0.3), while 97 % of unrelated
 /// candidates (J = 0.035, as unrelated news stories share) do; on the benchmark farm's cold
-/// poll 91 % of all candidates were ruled out (35.5 million, 3.1 million left). The band rule itself misses
-/// 13 % of pairs at J = 0.25. (At 7, the loss at J = 0.25 is 1.3e-4, and the story search of
+/// poll 91 % of all candidates were ruled out (35.5 million, 3.1 million left). The band rule
+/// itself misses 13 % of pairs at J = 0.25. (At 7, the loss at J = 0.25 is 1.3e-4, and the story search of
 /// the 1,000-feed benchmark's cold poll took 2.0 s instead of 1.4 s.)
 pub const MIN_SKETCH_MATCHES: u32 = 8;
 
