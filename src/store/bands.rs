@@ -88,9 +88,12 @@ struct Slot {
 impl StoryIndex {
     /// Loaded days kept at most; the least recently used goes first. A lookup needs the 7 days
     /// of the story window around the item's publication, and a poll's items are mostly from
-    /// the last few weeks; at 5,000 items a publication day (the 1,000-feed benchmark farm's
-    /// rate) a day is ~5 MB.
-    const MAX_DAYS: usize = 60;
+    /// the last few days; an older day is loaded for an old item a feed lists again, and soon
+    /// makes room. An item takes ~1.2 KB (its 32 band entries, word set, counts and sketch):
+    /// at 5,000 items a publication day (1,000 busy feeds) a day is ~6 MB.
+    const MAX_DAYS: usize = 14;
+    /// Items kept at most (~300 MB), whatever the days: loading a day evicts others past it.
+    const MAX_ITEMS: usize = 250_000;
 
     /// The stored items published within the window of `published`, similar enough to `print`
     /// to be the same story, found through the band keys (reading from `conn` the days not
@@ -319,10 +322,10 @@ impl StoryIndex {
         }
     }
 
-    /// Evicts the least recently used days until there is room for one more, never one the
-    /// lookup under way has used.
+    /// Evicts the least recently used days until there is room for one more day and the
+    /// items are within their budget, never a day the lookup under way has used.
     fn make_room(&mut self) {
-        while self.days.len() >= Self::MAX_DAYS {
+        while self.days.len() >= Self::MAX_DAYS || self.slots.len() - self.dead > Self::MAX_ITEMS {
             let Some(oldest) = self
                 .days
                 .iter()
