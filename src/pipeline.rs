@@ -204,6 +204,8 @@ impl Pipeline {
         classifier: Classifier,
     ) -> Result<Pipeline, PipelineError> {
         let (probes, probe_inbox) = mpsc::channel(4);
+        let mut store = store;
+        store.checkpoint_in_background()?;
         let store = Arc::new(Mutex::new(store));
         let writer = StoreWriter::start(store.clone()).map_err(|e| PipelineError::Internal {
             url: "database".into(),

@@ -971,6 +971,66 @@ impl Store {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
+
+    /// From now on the WAL is copied back into the database file by a thread with a
+    /// connection of its own, when a commit leaves more than SQLite's automatic threshold
+    /// (1,000 pages) in it, instead of by this connection inside that commit: those
+    /// checkpoints and their fsyncs were 7 % of the store's time in a cold poll, spent while
+    /// the polls behind it waited. The thread ends with this connection.
+    pub fn checkpoint_in_background(&mut self) -> Result<(), StoreError> {
+        const WAL_PAGES: std::ffi::c_int = 1_000;
+        // 128 MiB of 4 KiB pages. A cold poll of 1,000 feeds x 50 items took 6.7 s with this
+        // cap (the WAL peaked at 142 MB), 7.5 s with 32 MiB (40 MB), 8.3 s with SQLite's
+        // own checkpoints: a checkpoint's cost is mostly per page, and the bigger the WAL
+        // between two, the fewer times a page rewritten by many transactions is copied.
+        const WAL_CAP: std::ffi::c_int = 32_768;
+        let open_err = |source| StoreError::Open {
+            path: self.path.clone(),
+            source,
+        };
+        let checkpointer = Connection::open(&self.path).map_err(open_err)?;
+        checkpointer.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Once a checkpoint has emptied a WAL grown past this, the file is cut back to it.
+        self.conn
+            .pragma_update(None, "journal_size_limit", 32 * 1024 * 1024)
+            .map_err(open_err)?;
+        // One nudge waiting is enough: the checkpoint copies every frame committed by then.
+        let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
+        let path = self.path.clone();
+        std::thread::Builder::new()
+            .name("tigris-checkpoint".into())
+            .spawn(move || {
+                while nudged.recv().is_ok() {
+                    // PASSIVE: never waits for the writer or a reader; copies what it can.
+                    if let Err(e) =
+                        checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(database = %path.display(), "WAL checkpoint failed: {e}");
+                    }
+                }
+            })
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
+            })?;
+        // Replaces SQLite's automatic checkpoint (itself a WAL hook) on this connection.
+        self.conn
+            .wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
+                if pages >= WAL_CAP {
+                    // The WAL starts again from its beginning only once a checkpoint has copied
+                    // all of it before the next write: under a steady stream of commits the
+                    // other thread never quite catches up (the WAL of a cold poll of 1,000
+                    // feeds grew to 600 MB), so past the cap this connection finishes the job
+                    // between two of its own transactions. Busy (the other thread is at it)
+                    // is fine: the next commit tries again.
+                    let _ = wal.checkpoint();
+                } else if pages >= WAL_PAGES {
+                    let _ = nudge.try_send(());
+                }
+                Ok(())
+            }))
+            .map_err(open_err)?;
+        Ok(())
+    }
 }
 
 /// A row of (feed name, feed URL, site URL, item URL) as an item's source.

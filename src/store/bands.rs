@@ -87,13 +87,14 @@ struct Slot {
 
 impl StoryIndex {
     /// Loaded days kept at most; the least recently used goes first. A lookup needs the 7 days
-    /// of the story window around the item's publication, and a poll's items are mostly from
-    /// the last few days; an older day is loaded for an old item a feed lists again, and soon
-    /// makes room. An item takes ~1.2 KB (its 32 band entries, word set, counts and sketch):
-    /// at 5,000 items a publication day (1,000 busy feeds) a day is ~6 MB.
-    const MAX_DAYS: usize = 14;
-    /// Items kept at most (~300 MB), whatever the days: loading a day evicts others past it.
-    const MAX_ITEMS: usize = 250_000;
+    /// of the story window around the item's publication, and a feed's entries can span
+    /// weeks (the benchmark farm's span 14 days, so a cold poll needs 20): with fewer days
+    /// than a poll needs, every lookup would evict a day the next one reads again.
+    const MAX_DAYS: usize = 60;
+    /// Items kept at most, whatever the days (an item takes ~1.2 KB: its 32 band entries, word
+    /// set, counts and sketch, so ~180 MB): enough for the story window of 20,000 new items a
+    /// day. Loading a day evicts the least recently used others past it.
+    const MAX_ITEMS: usize = 150_000;
 
     /// The stored items published within the window of `published`, similar enough to `print`
     /// to be the same story, found through the band keys (reading from `conn` the days not
