@@ -130,7 +130,8 @@ struct StoreWriter {
 
 impl StoreWriter {
     /// Entries one transaction takes at most: the store's lock (which the server's reads also
-    /// take) is held for one transaction, ~50 ms at this size.
+    /// take) is held for one transaction: ~0.2 s at this size in the benchmark farm's cold
+    /// poll (47,646 new items stored in ~5.5 s of the writer's CPU).
     const MAX_ENTRIES: usize = 2_000;
 
     fn start(store: Arc<Mutex<Store>>) -> std::io::Result<std::sync::mpsc::Sender<StoreJob>> {
