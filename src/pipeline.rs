@@ -115,14 +115,15 @@ pub struct Pipeline {
 /// A parsed poll waiting for the store writer, and where its outcome goes.
 struct StoreJob {
     poll: PolledFeed,
-    stored: oneshot::Sender<Result<crate::model::StoreOutcome, StoreError>>,
+    stored: oneshot::Sender<Result<StoreOutcome, StoreError>>,
 }
 
 /// The one thread that stores parsed polls. It takes every poll that has queued up while it
 /// was writing (up to [`StoreWriter::MAX_ENTRIES`] entries) and stores them in one
 /// transaction: one commit and one full-text index segment for many feeds, instead of one
-/// each. If the transaction fails, its polls are stored again one by one. When the store is the slower stage, the queue
-/// grows and so do the transactions; when it is not, a poll is stored as soon as it arrives.
+/// each. If the transaction fails, its polls are stored again one by one. When the store is
+/// the slower stage, the queue grows and so do the transactions; when it is not, a poll is
+/// stored as soon as it arrives.
 struct StoreWriter {
     store: Arc<Mutex<Store>>,
     inbox: std::sync::mpsc::Receiver<StoreJob>,
@@ -164,7 +165,8 @@ impl StoreWriter {
             batch.into_iter().map(|job| (job.poll, job.stored)).unzip();
         // A panic is a bug, but it must not stop every later poll from being stored: the
         // batch's senders are dropped (each poll reports an internal error) and the thread
-        // goes on. The transaction rolled back when its guard dropped.
+        // goes on. The transaction rolled back when its guard dropped, and the store drops
+        // its story index at its next use (`StoryIndex::settle`).
         let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut store = lock(&self.store);
             match store.store_polls(&polls) {
@@ -455,7 +457,7 @@ impl Pipeline {
         let (stored, outcome) = oneshot::channel();
         let lost = || PipelineError::Internal {
             url: url.clone(),
-            reason: "the store writer stopped before storing this poll".into(),
+            reason: "the store writer failed before storing this poll (a bug: see the log)".into(),
         };
         self.writer
             .send(StoreJob { poll, stored })

@@ -254,7 +254,6 @@ impl Store {
         // 64 MiB, 109 MB and 4.8 s with 16 MiB, 96 MB and 5.2 s with 4 MiB.
         conn.pragma_update(None, "cache_size", -16384)
             .map_err(open_err)?;
-
         // Storing a feed's items runs ~14 statements a new item, and the daemon reads through
         // the same connection: more than rusqlite's default of 16, past which its LRU cache
         // prepares statements again in a loop.
@@ -270,7 +269,6 @@ impl Store {
             true,
         )
         .map_err(open_err)?;
-
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -526,11 +524,13 @@ impl Store {
 
     fn store_polls_of(&mut self, polls: &[PollRef<'_>]) -> Result<Vec<StoreOutcome>, StoreError> {
         self.ensure_unmoved()?;
+        self.stories.begin_write();
         let stored = self.store_polls_tx(polls);
         if stored.is_err() {
             // Rolled back: the story index may hold ids of items that are not stored.
             self.stories.clear();
         }
+        self.stories.end_write();
         stored
     }
 
@@ -882,11 +882,13 @@ impl Store {
         &mut self,
         items: &[(i64, StoryPrint, String)],
     ) -> Result<(), StoreError> {
+        self.stories.begin_write();
         let assigned = self.assign_stories_tx(items);
         if assigned.is_err() {
-            // Rolled back: the band index may hold ids of items that are not stored.
+            // Rolled back: the story index may hold ids of items that are not stored.
             self.stories.clear();
         }
+        self.stories.end_write();
         assigned
     }
 
@@ -915,6 +917,7 @@ impl Store {
         published: DateTime<Utc>,
     ) -> Result<Option<(i64, String, f64)>, StoreError> {
         // Each entry of an inspected document is looked up in the days already loaded.
+        self.stories.settle();
         notice_other_writers(&self.conn, &mut self.data_version, &mut self.stories)?;
         let Some((story_id, similarity)) = find_story(
             &self.conn,

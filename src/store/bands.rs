@@ -70,6 +70,8 @@ pub(super) struct StoryIndex {
     dead: usize,
     /// The band hits of the lookup under way (a buffer kept between lookups).
     hits: Vec<u32>,
+    /// A write that adds items is under way (see `begin_write`).
+    writing: bool,
 }
 
 struct Day {
@@ -219,6 +221,26 @@ impl StoryIndex {
         let clock = self.clock;
         *self = StoryIndex::default();
         self.clock = clock;
+    }
+
+    /// Drops the index if the last write never ended: a panic unwound through it and its
+    /// transaction rolled back, so the index may hold items that are not stored (and whose
+    /// ids the next items will take).
+    pub(super) fn settle(&mut self) {
+        if self.writing {
+            self.clear();
+        }
+    }
+
+    /// Marks the start of a transaction that adds items; `end_write` once it has committed
+    /// or failed (a failure drops the index too, as the caller does).
+    pub(super) fn begin_write(&mut self) {
+        self.settle();
+        self.writing = true;
+    }
+
+    pub(super) fn end_write(&mut self) {
+        self.writing = false;
     }
 
     fn load_days(
@@ -452,6 +474,21 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_write_that_never_ended_drops_the_index() {
+        let mut index = index_with_days(10..=10);
+        index.begin_write();
+        index.add(5, at(10, 0), &print("Rockets hit Ain al-Asad base"));
+        index.end_write();
+        index.settle();
+        assert_eq!(index.slots.len(), 1, "a finished write keeps its items");
+        index.begin_write();
+        index.add(6, at(10, 1), &print("Rockets hit Ain al-Asad base again"));
+        // No end_write: the write panicked. The next use starts again from the table.
+        index.settle();
+        assert!(index.slots.is_empty() && index.days.is_empty());
     }
 
     #[test]
