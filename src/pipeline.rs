@@ -446,8 +446,9 @@ impl Pipeline {
             bytes,
             duration: clock.elapsed(),
         };
-        log_report(&report);
+        // Counted before it is logged: whoever reads the log line finds it in the metrics.
         crate::metrics::record_fetch(&report);
+        log_report(&report);
         report
     }
 

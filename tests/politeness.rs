@@ -367,8 +367,8 @@ async fn a_feed_failing_for_a_week_is_dead_and_checked_daily_and_listed() {
     assert!(tigris.run(&["poll"]).await.status.success());
     let (state, failures, next, _) = health(&tigris, &broken);
     assert_eq!((state.as_str(), failures), ("dead", 2));
-    // A day plus the feed's jitter (0-5 minutes) from the poll, which was a moment ago: whole
-    // minutes from now round down, so a jitter near 0 reads as 1,439.
+    // A day plus the feed's jitter (under 90 s on this schedule) from the poll, which was a
+    // moment ago: whole minutes from now round down, so a jitter near 0 reads as 1,439.
     assert!(
         (24 * 60 - 1..=24 * 60 + 5).contains(&minutes_from_now(next)),
         "{next}"

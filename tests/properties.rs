@@ -200,7 +200,8 @@ proptest! {
                         .map(|c| if c.is_whitespace() && !xml_char(c) { ' ' } else { c })
                         .filter(|c| (c.is_whitespace() || !c.is_control()) && xml_char(*c))
                         .collect();
-                    expected = tigris::parse::html_to_text(&written);
+                    // feed-rs trims element text before tigris reads it as HTML.
+                    expected = tigris::parse::html_to_text(written.trim());
                 }
                 // An empty title is shown by the start of the entry's text.
                 if !expected.is_empty() {
