@@ -2,7 +2,9 @@
 //! parse (an RSS 2.0 document of 50 items, about 40 KB, as the benchmark farm serves),
 //! normalize and dedup keys, classify, fingerprint for stories, and store (one feed's 50 new
 //! items in one transaction, with the full-text index and story clustering, into a real
-//! SQLite file that grows while criterion runs). Run with `cargo bench --bench stages`.
+//! SQLite file that grows while criterion runs); and `dedup::canonical_url` alone over a cold
+//! poll's worth of links (50,000, as the benchmark farm's 1,000 x 50). Run with
+//! `cargo bench --bench stages`.
 
 use std::path::Path;
 
@@ -16,6 +18,31 @@ use tigris::schedule::{CronSchedule, FeedState};
 use tigris::store::{FetchRecord, Store};
 
 const ITEMS: usize = 50;
+
+/// Links of a cold poll of the benchmark farm (1,000 feeds x 50 items).
+const LINKS: usize = 50_000;
+
+/// `LINKS` item links as a cold poll meets them: the farm's own (`bench/farm.py`: a story
+/// path on one of 97 news hosts, 1 in 10 syndicated with utm_ and fbclid parameters), plus a
+/// few of the kinds real feeds carry that ClearURLs has a provider for (FeedBurner's
+/// feedproxy.google.com, YouTube, Amazon with a /ref= path and a tag).
+fn links() -> Vec<String> {
+    (0..LINKS)
+        .map(|i| {
+            let feed = i / 50;
+            let story = format!("https://news{}.example/{feed}/story-{i}", feed % 97);
+            match i % 200 {
+                0 => format!("https://www.amazon.com/dp/B0{i:08}/ref=sr_1_3?tag=news-20&qid=17"),
+                n if n % 100 == 1 => format!("https://www.youtube.com/watch?v=v{i:07}&feature=share"),
+                n if n % 50 == 2 => format!("http://feedproxy.google.com/~r/Desk{feed}/~3/s{i}/"),
+                n if n % 10 == 3 => format!(
+                    "{story}?utm_source=rss&utm_medium=feed&utm_campaign=syndication&fbclid=IwAR{i:08}"
+                ),
+                _ => story,
+            }
+        })
+        .collect()
+}
 
 /// A deterministic RSS document of `ITEMS` news-sized items; `round` makes guids and links
 /// new, so every stored document is new items.
@@ -49,6 +76,15 @@ fn document(round: u64) -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
+    // The first call builds the ClearURLs cleaner (a once-per-process cost criterion's
+    // iterations never see).
+    let started = std::time::Instant::now();
+    dedup::canonical_url("https://bench.example/warm-up");
+    eprintln!(
+        "dedup: first canonical_url (builds the URL cleaner): {:.1?}",
+        started.elapsed()
+    );
+
     let classifier = Classifier::load(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/config/topics"
@@ -123,6 +159,20 @@ fn bench(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+    group.finish();
+
+    let links = links();
+    let mut group = c.benchmark_group("dedup");
+    group.throughput(Throughput::Elements(LINKS as u64));
+    group.sample_size(10);
+    group.bench_function("canonical_url (50,000 links)", |b| {
+        b.iter(|| {
+            links
+                .iter()
+                .filter_map(|link| dedup::canonical_url(link))
+                .count()
+        })
     });
     group.finish();
 }

@@ -5,7 +5,9 @@
 //!   title and text (`entry_key`), so an entry with neither guid nor link keeps its identity
 //!   across polls.
 //! - Across feeds, an item is known by its canonical URL: lower-case scheme and host, no
-//!   fragment, no tracking parameters (the ClearURLs rule set, through the `clearurls` crate).
+//!   fragment, no tracking parameters (the ClearURLs rule set, applied by the `clearurls`
+//!   crate's code, provider by provider, after one `RegexSet` search found the providers
+//!   that apply: `url_cleaner`).
 //! - `content_hash` covers the fields tigris stores, so an edited entry is told apart from an
 //!   unchanged one.
 
@@ -16,9 +18,38 @@ use url::Url;
 
 use crate::model::{Entry, KeyedEntry};
 
-/// The ClearURLs rules are embedded in the crate; building the cleaner parses them once.
-static CLEANER: LazyLock<Option<clearurls::UrlCleaner>> =
-    LazyLock::new(|| clearurls::UrlCleaner::from_embedded_rules().ok());
+mod url_cleaner;
+
+/// How tracking parameters are removed: the ClearURLs rules behind one `RegexSet` (see
+/// `url_cleaner` for why), else the crate's own cleaner, else none.
+enum Cleaner {
+    Dispatched(url_cleaner::UrlCleaner),
+    Crate(clearurls::UrlCleaner),
+}
+
+/// Built once, at the first URL: parsing the rules and compiling their regexes.
+static CLEANER: LazyLock<Option<Cleaner>> = LazyLock::new(|| {
+    match url_cleaner::UrlCleaner::from_rules(url_cleaner::CLEARURLS_RULES) {
+        Ok(cleaner) => Some(Cleaner::Dispatched(cleaner)),
+        Err(error) => {
+            // Cannot happen with the vendored rules (a test builds them); if it does, the
+            // crate's own loop gives the same URLs, only slower.
+            tracing::warn!(%error, "URL cleaner: falling back to the clearurls crate's own");
+            clearurls::UrlCleaner::from_embedded_rules()
+                .ok()
+                .map(Cleaner::Crate)
+        }
+    }
+});
+
+impl Cleaner {
+    fn clear<'a>(&self, url: &'a Url) -> Result<std::borrow::Cow<'a, Url>, clearurls::Error> {
+        match self {
+            Self::Dispatched(cleaner) => cleaner.clear(url),
+            Self::Crate(cleaner) => cleaner.clear_single_url(url),
+        }
+    }
+}
 
 /// Computes the keys of each entry. A document that repeats an entry key (the same guid
 /// twice) keeps the first occurrence only, so one poll never updates an item twice.
@@ -57,7 +88,7 @@ pub fn canonical_url(url: &str) -> Option<String> {
     // `Url` already lower-cases scheme and host and drops default ports.
     url.set_fragment(None);
     if let Some(cleaner) = CLEANER.as_ref()
-        && let Ok(cleaned) = cleaner.clear_single_url(&url)
+        && let Ok(cleaned) = cleaner.clear(&url)
     {
         url = cleaned.into_owned();
     }
