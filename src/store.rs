@@ -536,6 +536,10 @@ impl Store {
 
     fn store_polls_tx(&mut self, polls: &[PollRef<'_>]) -> Result<Vec<StoreOutcome>, StoreError> {
         let tx = self.conn.transaction()?;
+        // A new item's story row names the item before the item row is written (see
+        // `store_entry`); the constraints are checked at commit. The pragma ends with the
+        // transaction.
+        tx.pragma_update(None, "defer_foreign_keys", "ON")?;
         notice_other_writers(&tx, &mut self.data_version, &mut self.stories)?;
         let new_items = NewItems::begin(&tx)?;
         let outcomes = polls
@@ -1353,7 +1357,7 @@ fn store_entry(
             keyed.entry.url,
             now
         ])?;
-        write_item(tx, Some(item_id), entry, now)?;
+        write_item(tx, ItemRow::Existing(item_id), entry, now)?;
         return Ok(EntryFate::Updated);
     }
 
@@ -1373,13 +1377,29 @@ fn store_entry(
     let (item_id, fate) = match same_story {
         Some(item_id) => (item_id, EntryFate::Duplicate),
         None => {
-            let item_id = write_item(tx, None, entry, now)?;
+            // The story is found, and written, before the item, so that the item row is
+            // written once, with its story (an UPDATE rewrites the whole row, text and all).
+            // The id is the one SQLite would give it (rowids without AUTOINCREMENT).
             let published = keyed
                 .entry
                 .published
                 .map(timestamp)
                 .unwrap_or_else(|| now.to_string());
-            assign_story(tx, item_id, &entry.print, &published, rules, stories)?;
+            let found = find_story(tx, &entry.print, &published, 0, rules, stories)?;
+            let item_id: i64 = tx
+                .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM items")?
+                .query_row([], |row| row.get(0))?;
+            let story_id = join_story(tx, item_id, &published, found)?;
+            write_item(
+                tx,
+                ItemRow::New {
+                    id: item_id,
+                    story_id,
+                },
+                entry,
+                now,
+            )?;
+            index_print(tx, item_id, &entry.print, &published, stories)?;
             (item_id, EntryFate::New)
         }
     };
@@ -1399,13 +1419,21 @@ fn store_entry(
     Ok(fate)
 }
 
-/// Inserts (`item_id` None) or updates an item row and its classifications; returns its id.
+/// Which items row `write_item` writes.
+enum ItemRow {
+    /// A new row, with this id, in this story.
+    New { id: i64, story_id: i64 },
+    /// A stored item, edited by its feed (it stays in its story).
+    Existing(i64),
+}
+
+/// Inserts or updates an item row and its classifications.
 fn write_item(
     tx: &Connection,
-    item_id: Option<i64>,
+    row: ItemRow,
     entry: &ClassifiedEntry,
     now: &str,
-) -> Result<i64, StoreError> {
+) -> Result<(), StoreError> {
     let keyed = &entry.keyed;
     let e = &keyed.entry;
     let categories = serde_json::to_string(&e.categories).unwrap_or_else(|_| "[]".into());
@@ -1425,18 +1453,21 @@ fn write_item(
         &keyed.content_hash,
         &now,
     ];
-    let item_id = match item_id {
-        None => tx
-            .prepare_cached(
+    let item_id = match &row {
+        ItemRow::New { id, story_id } => {
+            values.push(id);
+            values.push(story_id);
+            tx.prepare_cached(
                 "INSERT INTO items (canonical_url, url, title, author, summary, content_html,
                                     content_text, categories, published_at, updated_at,
-                                    content_hash, first_seen_at, last_changed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
-                 RETURNING id",
+                                    content_hash, first_seen_at, last_changed_at, id, story_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)",
             )?
-            .query_row(values.as_slice(), |row| row.get(0))?,
-        Some(id) => {
-            values.push(&id);
+            .execute(values.as_slice())?;
+            *id
+        }
+        ItemRow::Existing(id) => {
+            values.push(id);
             tx.prepare_cached(
                 "UPDATE items SET canonical_url = ?1, url = ?2, title = ?3, author = ?4,
                         summary = ?5, content_html = ?6, content_text = ?7, categories = ?8,
@@ -1445,11 +1476,10 @@ fn write_item(
                   WHERE id = ?13",
             )?
             .execute(values.as_slice())?;
-            id
+            *id
         }
     };
-    write_classifications(tx, item_id, &entry.classifications, now)?;
-    Ok(item_id)
+    write_classifications(tx, item_id, &entry.classifications, now)
 }
 
 /// The story an item with this fingerprint, published at `published`, belongs to: the story
@@ -1493,7 +1523,24 @@ fn assign_story(
     rules: &StoryRules,
     stories: &mut StoryIndex,
 ) -> Result<i64, StoreError> {
-    let story_id = match find_story(tx, print, published, item_id, rules, stories)? {
+    let found = find_story(tx, print, published, item_id, rules, stories)?;
+    let story_id = join_story(tx, item_id, published, found)?;
+    tx.prepare_cached("UPDATE items SET story_id = ?2 WHERE id = ?1")?
+        .execute(params![item_id, story_id])?;
+    index_print(tx, item_id, print, published, stories)?;
+    Ok(story_id)
+}
+
+/// Counts an item published at `published` into the story `find_story` found, or starts a
+/// story with the item as its representative; returns the story's id. The item's own row is
+/// the caller's.
+fn join_story(
+    tx: &Connection,
+    item_id: i64,
+    published: &str,
+    found: Option<(i64, f64)>,
+) -> Result<i64, StoreError> {
+    Ok(match found {
         Some((story_id, _)) => {
             tx.prepare_cached(
                 "UPDATE stories SET member_count = member_count + 1,
@@ -1510,16 +1557,24 @@ fn assign_story(
                  VALUES (?1, ?2, ?2, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) RETURNING id",
             )?
             .query_row(params![item_id, published], |row| row.get(0))?,
-    };
-    tx.prepare_cached("UPDATE items SET story_id = ?2 WHERE id = ?1")?
-        .execute(params![item_id, story_id])?;
+    })
+}
+
+/// Stores an item's fingerprint and adds it to the story index.
+fn index_print(
+    tx: &Connection,
+    item_id: i64,
+    print: &StoryPrint,
+    published: &str,
+    stories: &mut StoryIndex,
+) -> Result<(), StoreError> {
     let (signature, words) = cluster::to_bytes(print);
     tx.prepare_cached(
         "INSERT OR REPLACE INTO story_prints (item_id, published_at, words, signature) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![item_id, published, words, signature])?;
     stories.add(item_id, parse_time(published), print);
-    Ok(story_id)
+    Ok(())
 }
 
 /// A successful fetch's effect on the feed row: health reset, next check, and the permanent
