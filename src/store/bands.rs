@@ -9,11 +9,14 @@
 //! first time a lookup needs that day.
 //!
 //! Laid out for the lookup, which is most of the cost of storing an item: a new item has
-//! hundreds of band candidates in a farm of 50,000 items, and each one used to cost a hash-map
-//! probe and four cache lines of word counts scattered over 50 MB. Items now live in slots of
-//! flat arrays: the candidate's slot gives its publication time and its 64-byte sketch (one
-//! cache line, `cluster::sketch`), which rules out ~90 % of candidates; the word counts and the
-//! word set are read for the rest only.
+//! hundreds of band candidates in a farm of 50,000 items (~700 on its cold poll), and each one
+//! used to cost a hash-map probe and four cache lines of word counts scattered over 50 MB.
+//! Items now live in slots of flat arrays, and every check is a pass over all the candidates
+//! left: publication time and the 64-byte sketch (`cluster::sketch`) rule out ~91 % (read in
+//! order from a `Crowd` for the few keys very many items share, which give most candidates);
+//! the 128-byte word bits (`cluster::WordBits`) rule out nearly all of the rest (on that cold
+//! poll, all 3.1 million: no two of the farm's items are one story); only what is left has
+//! its word set compared.
 //!
 //! What the index must keep true:
 //! - an item it returns is a stored item, or one added by the transaction now open: so a
@@ -33,7 +36,7 @@ use rusqlite::types::ValueRef;
 use rustc_hash::FxHashMap;
 
 use super::{StoreError, day_of, parse_time, timestamp};
-use crate::cluster::{self, Sketch, StoryPrint, StoryRules, WordCounts};
+use crate::cluster::{self, Sketch, StoryPrint, StoryRules, WordBits};
 
 /// A stored item that may be the same story as the one looked up.
 #[derive(Debug, Clone, Copy)]
@@ -52,12 +55,12 @@ pub(super) struct StoryIndex {
     slots: Vec<Slot>,
     /// By slot, in arrays of their own so that the checks every candidate goes through read
     /// as little memory as they can: the last lookup that compared it (a candidate sharing
-    /// several bands is compared once), its publication time (Unix milliseconds; `DEAD` for a dead slot), its sketch, and
-    /// its word counts (zero when the slot has none).
+    /// several bands is compared once), its publication time (Unix milliseconds; `DEAD` for a
+    /// dead slot), its sketch, and its word bits.
     compared_in: Vec<u32>,
     published: Vec<i64>,
     sketches: Vec<Sketch>,
-    counts: Vec<WordCounts>,
+    bits: Vec<WordBits>,
     /// Every slot's sorted word hashes, end to end.
     words: Vec<u64>,
     /// (band key, slot); hashed by the key alone, so a key several items share has one
@@ -111,7 +114,6 @@ struct Slot {
     item_id: i64,
     words_at: u32,
     words_len: u32,
-    has_counts: bool,
 }
 
 impl StoryIndex {
@@ -120,8 +122,8 @@ impl StoryIndex {
     /// weeks (the benchmark farm's span 14 days, so a cold poll needs 20): with fewer days
     /// than a poll needs, every lookup would evict a day the next one reads again.
     const MAX_DAYS: usize = 60;
-    /// Items kept at most, whatever the days (an item takes ~1.2 KB: its 32 band entries, word
-    /// set, counts and sketch, so ~180 MB): enough for the story window of 20,000 new items a
+    /// Items kept at most, whatever the days (an item takes ~1.1 KB: its 32 band entries, word
+    /// set, word bits and sketch, so ~165 MB): enough for the story window of 20,000 new items a
     /// day. Loading a day evicts the least recently used others past it.
     const MAX_ITEMS: usize = 150_000;
     /// Items a band key has in the table at most; past that, the next lookup that reads the
@@ -216,37 +218,24 @@ impl StoryIndex {
                 hits.push(slot);
             }
         }
-        // The survivors are few but each is a cache miss or more: their slots, then their word
-        // counts, are read in passes of their own too.
+        // The survivors are few but each is a cache miss or more: their word bits are read in
+        // a pass of their own too (a dead slot's or the excluded item's are harmless to read).
+        let ours = WordBits::of(&print.words);
         let mut kept = 0;
         for i in 0..hits.len() {
-            let item_id = self.slots[hits[i] as usize].item_id;
+            let index = hits[i] as usize;
+            let may_be = cluster::may_be_same_story(&ours, &self.bits[index], rules.threshold);
             hits[kept] = hits[i];
-            kept += usize::from((item_id != 0) & (item_id != exclude_item));
+            kept += usize::from(may_be);
         }
         hits.truncate(kept);
-        if let Some(ours) = cluster::word_counts(&print.words) {
-            let mut kept = 0;
-            for i in 0..hits.len() {
-                let index = hits[i] as usize;
-                let candidate = &self.slots[index];
-                let may_be = !candidate.has_counts
-                    || cluster::may_be_same_story(
-                        print.words.len(),
-                        &ours,
-                        candidate.words_len as usize,
-                        &self.counts[index],
-                        rules.threshold,
-                    );
-                hits[kept] = hits[i];
-                kept += usize::from(may_be);
-            }
-            hits.truncate(kept);
-        }
         let mut found = Vec::new();
         for &slot in &hits {
             let index = slot as usize;
             let candidate = &self.slots[index];
+            if candidate.item_id == 0 || candidate.item_id == exclude_item {
+                continue;
+            }
             let at = candidate.words_at as usize;
             let theirs = &self.words[at..at + candidate.words_len as usize];
             let their_published =
@@ -399,18 +388,17 @@ impl StoryIndex {
 
     fn push(&mut self, item_id: i64, published: DateTime<Utc>, print: &StoryPrint) -> u32 {
         let slot = self.slots.len() as u32;
-        let counts = cluster::word_counts(&print.words);
+
         self.slots.push(Slot {
             item_id,
             words_at: self.words.len() as u32,
             words_len: print.words.len() as u32,
-            has_counts: counts.is_some(),
         });
         self.compared_in.push(0);
         self.published.push(published.timestamp_millis());
         self.words.extend_from_slice(&print.words);
         self.sketches.push(cluster::sketch(print));
-        self.counts.push(counts.map_or([0; 256], |c| *c));
+        self.bits.push(WordBits::of(&print.words));
         let published = published.timestamp_millis();
         let sketch = cluster::sketch(print);
         for key in cluster::band_keys(print) {
