@@ -98,6 +98,10 @@ pub struct Pipeline {
     max_per_host: usize,
     /// One semaphore per host, for the per-host limit.
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// Parses at once: one per core. Parsing is CPU-bound, so more threads than cores only
+    /// add memory (each keeps its own regex caches and buffers) and context switches; fetches
+    /// go on while bodies wait for a parser.
+    parsers: Arc<Semaphore>,
     politeness: schedule::Politeness,
     shutdown_grace: Duration,
     /// Counts the polls and rescorings that changed stored items; readers of the store
@@ -222,6 +226,9 @@ impl Pipeline {
             max_concurrent_fetches: config.schedule.max_concurrent_fetches,
             max_per_host: config.fetch.max_per_host,
             hosts: Arc::new(Mutex::new(HashMap::new())),
+            parsers: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             politeness: config.schedule.politeness,
             shutdown_grace: config.schedule.shutdown_grace,
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
@@ -386,8 +393,12 @@ impl Pipeline {
                 let pipeline = self.clone();
                 let source = feed.clone();
                 let record = record.clone();
+                // The semaphore is never closed; without a permit the parse runs anyway.
+                let parser = self.parsers.clone().acquire_owned().await.ok();
                 let processed = tokio::task::spawn_blocking(move || {
-                    pipeline.process_blocking(&source, fetched, record)
+                    let processed = pipeline.process_blocking(&source, fetched, record);
+                    drop(parser);
+                    processed
                 })
                 .await
                 .unwrap_or_else(|e| {
