@@ -255,8 +255,12 @@ impl StoryIndex {
         Ok(found)
     }
 
-    /// Moves a band key's entries out of the table into a crowd of its own.
+    /// Moves a band key's entries out of the table into a crowd of its own (once: two of an
+    /// item's bands can cut to the same 32-bit key).
     fn gather(&mut self, key: u32) {
+        if self.crowd_of.contains_key(&key) {
+            return;
+        }
         let mut crowd = Crowd::default();
         while let Ok(entry) = self.bands.find_entry(hash(key), |e| e.0 == key) {
             let ((_, slot), _) = entry.remove();
@@ -388,19 +392,18 @@ impl StoryIndex {
 
     fn push(&mut self, item_id: i64, published: DateTime<Utc>, print: &StoryPrint) -> u32 {
         let slot = self.slots.len() as u32;
-
+        let published = published.timestamp_millis();
+        let sketch = cluster::sketch(print);
         self.slots.push(Slot {
             item_id,
             words_at: self.words.len() as u32,
             words_len: print.words.len() as u32,
         });
         self.compared_in.push(0);
-        self.published.push(published.timestamp_millis());
+        self.published.push(published);
         self.words.extend_from_slice(&print.words);
-        self.sketches.push(cluster::sketch(print));
+        self.sketches.push(sketch);
         self.bits.push(WordBits::of(&print.words));
-        let published = published.timestamp_millis();
-        let sketch = cluster::sketch(print);
         for key in cluster::band_keys(print) {
             let key = key as u32;
             match self.crowd_of.get(&key) {
@@ -575,7 +578,7 @@ mod tests {
         for id in 1..=items {
             index.add(id, at(day, 1), &story(id));
         }
-        // An unrelated item, and one outside the window, share none of what is looked up.
+        // One more, 93 hours after the lookups below: outside their window.
         index.add(1_000, at(day + 3, 23), &story(0));
         let ours = story(-1);
         let ids = |found: Vec<Similar>| {
