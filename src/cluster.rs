@@ -413,11 +413,19 @@ pub fn from_bytes(signature_bytes: &[u8], word_bytes: &[u8]) -> Option<StoryPrin
     for (slot, chunk) in signature.iter_mut().zip(signature_bytes.chunks_exact(4)) {
         *slot = u32::from_le_bytes(chunk.try_into().ok()?);
     }
-    let words = word_bytes
+    let words = words_from_bytes(word_bytes)?;
+    Some(StoryPrint { signature, words })
+}
+
+/// The word hashes of `story_prints.words`, or `None` if the blob is not a whole number of them.
+pub fn words_from_bytes(word_bytes: &[u8]) -> Option<Vec<u64>> {
+    if word_bytes.len() % 8 != 0 {
+        return None;
+    }
+    word_bytes
         .chunks_exact(8)
         .map(|chunk| chunk.try_into().ok().map(u64::from_le_bytes))
-        .collect::<Option<Vec<u64>>>()?;
-    Some(StoryPrint { signature, words })
+        .collect()
 }
 
 #[cfg(test)]

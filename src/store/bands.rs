@@ -16,7 +16,7 @@
 //! order from a `Crowd` for the few keys very many items share, which give most candidates);
 //! the 128-byte word bits (`cluster::WordBits`) rule out nearly all of the rest (on that cold
 //! poll, all 3.1 million: no two of the farm's items are one story); only what is left has
-//! its word set compared.
+//! its word set read from `story_prints` and compared.
 //!
 //! What the index must keep true:
 //! - an item it returns is a stored item, or one added by the transaction now open: so a
@@ -31,8 +31,8 @@ use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Utc};
 use hashbrown::HashTable;
-use rusqlite::Connection;
 use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension};
 use rustc_hash::FxHashMap;
 
 use super::{StoreError, day_of, parse_time, timestamp};
@@ -61,8 +61,6 @@ pub(super) struct StoryIndex {
     published: Vec<i64>,
     sketches: Vec<Sketch>,
     bits: Vec<WordBits>,
-    /// Every slot's sorted word hashes, end to end.
-    words: Vec<u64>,
     /// (band key, slot); hashed by the key alone, so a key several items share has one
     /// entry per item. The key is cut to 32 bits: a false match is a candidate like any other,
     /// compared and ruled out (at ~1.6 million entries a table, one lookup in ~2,700).
@@ -110,10 +108,11 @@ struct Day {
 }
 
 struct Slot {
-    /// 0 when the slot is dead (item ids start at 1).
+    /// 0 when the slot is dead (item ids start at 1). The item's words are not kept here:
+    /// the few candidates that pass the sketch and the word bits read theirs from
+    /// `story_prints` (on the benchmark farm's cold poll the words would take ~23 MB of the
+    /// index's memory, for a few thousand reads).
     item_id: i64,
-    words_at: u32,
-    words_len: u32,
 }
 
 impl StoryIndex {
@@ -122,9 +121,9 @@ impl StoryIndex {
     /// weeks (the benchmark farm's span 14 days, so a cold poll needs 20): with fewer days
     /// than a poll needs, every lookup would evict a day the next one reads again.
     const MAX_DAYS: usize = 60;
-    /// Items kept at most, whatever the days (an item takes ~1.1 KB: its 32 band entries, word
-    /// set, word bits and sketch, so ~165 MB): enough for the story window of 20,000 new items a
-    /// day. Loading a day evicts the least recently used others past it.
+    /// Items kept at most, whatever the days (an item takes ~0.6 KB: its 32 band entries, word
+    /// bits, sketch and their copies in crowds, so ~90 MB): enough for the story window of
+    /// 20,000 new items a day. Loading a day evicts the least recently used others past it.
     const MAX_ITEMS: usize = 150_000;
     /// Items a band key has in the table at most; past that, the next lookup that reads the
     /// key moves it to a crowd.
@@ -230,21 +229,43 @@ impl StoryIndex {
         }
         hits.truncate(kept);
         let mut found = Vec::new();
-        for &slot in &hits {
-            let index = slot as usize;
-            let candidate = &self.slots[index];
-            if candidate.item_id == 0 || candidate.item_id == exclude_item {
-                continue;
-            }
-            let at = candidate.words_at as usize;
-            let theirs = &self.words[at..at + candidate.words_len as usize];
-            let their_published =
-                DateTime::from_timestamp_millis(self.published[index]).unwrap_or(published);
-            if cluster::same_story_words(&print.words, published, theirs, their_published, rules) {
-                found.push(Similar {
-                    item_id: candidate.item_id,
-                    similarity: cluster::word_similarity(&print.words, theirs),
-                });
+        if !hits.is_empty() {
+            let mut words_of =
+                conn.prepare_cached("SELECT words FROM story_prints WHERE item_id = ?1")?;
+            for &slot in &hits {
+                let index = slot as usize;
+                let item_id = self.slots[index].item_id;
+                if item_id == 0 || item_id == exclude_item {
+                    continue;
+                }
+                let theirs = words_of
+                    .query_row([item_id], |row| {
+                        Ok(match row.get_ref(0)? {
+                            ValueRef::Blob(bytes) => cluster::words_from_bytes(bytes),
+                            _ => None,
+                        })
+                    })
+                    .optional()?
+                    .flatten();
+                // An item whose print is gone or unreadable is no candidate (`load_day` skips
+                // such rows too).
+                let Some(theirs) = theirs else {
+                    continue;
+                };
+                let their_published =
+                    DateTime::from_timestamp_millis(self.published[index]).unwrap_or(published);
+                if cluster::same_story_words(
+                    &print.words,
+                    published,
+                    &theirs,
+                    their_published,
+                    rules,
+                ) {
+                    found.push(Similar {
+                        item_id,
+                        similarity: cluster::word_similarity(&print.words, &theirs),
+                    });
+                }
             }
         }
         self.hits = hits;
@@ -394,14 +415,9 @@ impl StoryIndex {
         let slot = self.slots.len() as u32;
         let published = published.timestamp_millis();
         let sketch = cluster::sketch(print);
-        self.slots.push(Slot {
-            item_id,
-            words_at: self.words.len() as u32,
-            words_len: print.words.len() as u32,
-        });
+        self.slots.push(Slot { item_id });
         self.compared_in.push(0);
         self.published.push(published);
-        self.words.extend_from_slice(&print.words);
         self.sketches.push(sketch);
         self.bits.push(WordBits::of(&print.words));
         for key in cluster::band_keys(print) {
@@ -486,8 +502,8 @@ mod tests {
         Utc.timestamp_opt(day * 86_400 + hour * 3_600, 0).unwrap()
     }
 
-    /// A connection with an empty `story_prints`: days the index loads have no items.
-    fn empty_table() -> Connection {
+    /// A connection with an empty `story_prints`, which `add` fills.
+    fn table() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE story_prints (item_id INTEGER PRIMARY KEY, published_at TEXT NOT NULL,
@@ -495,6 +511,33 @@ mod tests {
         )
         .unwrap();
         conn
+    }
+
+    /// Stores an item's print and indexes it, as the store's `index_print` does.
+    fn add(
+        conn: &Connection,
+        index: &mut StoryIndex,
+        item_id: i64,
+        published: DateTime<Utc>,
+        print: &StoryPrint,
+    ) {
+        let (signature, words) = cluster::to_bytes(print);
+        conn.execute(
+            "INSERT OR REPLACE INTO story_prints (item_id, published_at, words, signature)
+             VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![item_id, timestamp(published), words, signature],
+        )
+        .unwrap();
+        index.add(item_id, published, print);
+    }
+
+    /// Deletes a day's prints from the table, as pruning its items does.
+    fn delete_day(conn: &Connection, day: i64) {
+        conn.execute(
+            "DELETE FROM story_prints WHERE published_at >= ?1 AND published_at < ?2",
+            [timestamp(at(day, 0)), timestamp(at(day + 1, 0))],
+        )
+        .unwrap();
     }
 
     fn index_with_days(days: RangeInclusive<i64>) -> StoryIndex {
@@ -513,22 +556,31 @@ mod tests {
 
     #[test]
     fn a_similar_item_is_found_once_and_a_forgotten_one_never() {
-        let conn = empty_table();
+        let conn = table();
         let rules = StoryRules::default();
         let day = 20_000;
         let mut index = index_with_days(day - 3..=day + 3);
-        index.add(
+        add(
+            &conn,
+            &mut index,
             1,
             at(day, 1),
             &print("Rockets hit Ain al-Asad base hosting US troops"),
         );
-        index.add(
+        add(
+            &conn,
+            &mut index,
             2,
             at(day, 2),
-            &cluster::fingerprint("Iraq's parliament passes 2026 budget", "Lawmakers in Baghdad approved the federal budget after months of disputes over oil revenue."),
+            &cluster::fingerprint(
+                "Iraq's parliament passes 2026 budget",
+                "Lawmakers in Baghdad approved the federal budget after months of disputes over oil revenue.",
+            ),
         );
         // Added again (put into a story again): still one slot.
-        index.add(
+        add(
+            &conn,
+            &mut index,
             1,
             at(day, 1),
             &print("Rockets hit Ain al-Asad base hosting US troops"),
@@ -545,20 +597,24 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        delete_day(&conn, day);
         index.forget_day(day);
+        let far = table();
         let mut index_far = index_with_days(day + 1..=day + 9);
-        index_far.add(
+        add(
+            &far,
+            &mut index_far,
             1,
             at(day + 1, 0),
             &print("Rockets hit Ain al-Asad base hosting US troops"),
         );
         assert!(
             index_far
-                .similar(&conn, &ours, at(day + 5, 12), -1, &rules)
+                .similar(&far, &ours, at(day + 5, 12), -1, &rules)
                 .unwrap()
                 .is_empty()
         );
-        // A forgotten day's items are not returned (the empty table has nothing to reload).
+        // A forgotten day's items are not returned (the table has none left to reload).
         assert!(
             index
                 .similar(&conn, &ours, at(day, 5), -1, &rules)
@@ -569,17 +625,17 @@ mod tests {
 
     #[test]
     fn a_key_many_items_share_is_read_from_its_crowd_with_the_same_results() {
-        let conn = empty_table();
+        let conn = table();
         let rules = StoryRules::default();
         let day = 20_000;
         let mut index = index_with_days(day - 3..=day + 3);
         let items = StoryIndex::CROWD as i64 + 20;
         let story = |i: i64| print(&format!("Rockets hit Ain al-Asad base, report {i}"));
         for id in 1..=items {
-            index.add(id, at(day, 1), &story(id));
+            add(&conn, &mut index, id, at(day, 1), &story(id));
         }
         // One more, 93 hours after the lookups below: outside their window.
-        index.add(1_000, at(day + 3, 23), &story(0));
+        add(&conn, &mut index, 1_000, at(day + 3, 23), &story(0));
         let ours = story(-1);
         let ids = |found: Vec<Similar>| {
             let mut ids: Vec<i64> = found.iter().map(|s| s.item_id).collect();
@@ -595,8 +651,8 @@ mod tests {
         assert_eq!(second, first);
         // An item added later joins the crowds; a replaced one is found once, a forgotten day's
         // items never.
-        index.add(items + 1, at(day, 3), &story(items + 1));
-        index.add(3, at(day, 1), &story(3));
+        add(&conn, &mut index, items + 1, at(day, 3), &story(items + 1));
+        add(&conn, &mut index, 3, at(day, 1), &story(3));
         let third = ids(index.similar(&conn, &ours, at(day, 2), 7, &rules).unwrap());
         assert_eq!(third.len(), first.len() + 1);
         assert_eq!(third.iter().filter(|&&id| id == 3).count(), 1);
@@ -607,6 +663,7 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        delete_day(&conn, day);
         index.forget_day(day);
         let after = ids(index
             .similar(&conn, &ours, at(day + 3, 22), -1, &rules)
