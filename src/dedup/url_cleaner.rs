@@ -13,11 +13,17 @@
 //!
 //! Measured (`cargo bench --bench stages -- dedup/`, 50,000 links): 545 ms with the crate's
 //! loop, 85 ms with this (1.7 µs a link; what is left is mostly the crate's own work, as
-//! `globalRules` applies to every URL). Building it, at the first URL, takes about as long as
-//! the crate's cleaner (100-120 ms in release: the same regexes, 205 one-provider rule files,
-//! and ~7 ms for the set); the set adds ~2.5 MB to the ~22 MB of the rules' regexes.
+//! `globalRules` applies to every URL).
+//!
+//! A provider's crate cleaner is built the first time the set matches it, not before: the
+//! crate compiles every rule of the file into regexes of its own, ~22 MB for all 205
+//! providers, when news links match a handful of them (`globalRules` and the big sites').
+//! Building the set at the first URL takes ~7 ms, against 100-120 ms for every provider's
+//! regexes (release build); on the benchmark farm's cold poll the cleaner's memory went from
+//! ~22 MB to ~3 MB.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use regex::{RegexSet, RegexSetBuilder};
 use serde::Deserialize;
@@ -47,21 +53,44 @@ pub(super) struct UrlCleaner {
     /// Every provider's `urlPattern`, in document order, compiled as the crate compiles it
     /// (case-insensitive, default flags otherwise): pattern `i` is `providers[i]`'s.
     url_patterns: RegexSet,
-    /// A crate cleaner per provider, holding that provider alone, in document order: the
-    /// crate applies its providers in the order the file lists them (one provider's output
-    /// is the next one's input), so the order must survive the parse.
-    providers: Vec<clearurls::UrlCleaner>,
-    /// The providers' names, for tests and error messages.
-    names: Vec<String>,
+    /// The providers in document order: the crate applies its providers in the order the
+    /// file lists them (one provider's output is the next one's input), so the order must
+    /// survive the parse.
+    providers: Vec<Provider>,
+}
+
+/// One provider: its name, a rules file holding it alone, and the crate cleaner built from
+/// that file the first time a URL matches the provider's pattern.
+struct Provider {
+    name: String,
+    rules: String,
+    cleaner: OnceLock<Result<clearurls::UrlCleaner, String>>,
+}
+
+impl Provider {
+    /// The provider's crate cleaner, built at the first call. A provider the crate refuses
+    /// is skipped, with a warning the first time (cannot happen with the vendored rules: a
+    /// test builds every one of them).
+    fn cleaner(&self) -> Option<&clearurls::UrlCleaner> {
+        let built = self.cleaner.get_or_init(|| {
+            // Referral marketing stays off, the crate's default, as with its whole cleaner.
+            clearurls::UrlCleaner::from_rules_str(&self.rules).map_err(|error| {
+                tracing::warn!(provider = %self.name, %error, "ClearURLs provider skipped: the clearurls crate refuses its rules");
+                error.to_string()
+            })
+        });
+        built.as_ref().ok()
+    }
 }
 
 impl UrlCleaner {
-    /// Builds the cleaner from a ClearURLs rules file (`{"providers": {name: provider, ...}}`).
+    /// Reads a ClearURLs rules file (`{"providers": {name: provider, ...}}`) and compiles
+    /// the providers' URL patterns; each provider's own rules are compiled when a URL first
+    /// matches its pattern (see the module's notes).
     pub(super) fn from_rules(rules: &str) -> Result<Self, BuildError> {
         let Rules { providers } = serde_json::from_str(rules).map_err(BuildError::Rules)?;
-        let mut names = Vec::with_capacity(providers.0.len());
         let mut patterns = Vec::with_capacity(providers.0.len());
-        let mut cleaners = Vec::with_capacity(providers.0.len());
+        let mut kept = Vec::with_capacity(providers.0.len());
         for (name, provider) in providers.0 {
             let refused = |reason: String| BuildError::Provider {
                 name: name.clone(),
@@ -71,12 +100,12 @@ impl UrlCleaner {
                 serde_json::from_str(provider.get()).map_err(|e| refused(e.to_string()))?;
             let name_json = serde_json::to_string(&name).map_err(|e| refused(e.to_string()))?;
             let alone = format!(r#"{{"providers":{{{name_json}:{}}}}}"#, provider.get());
-            // Referral marketing stays off, the crate's default, as with its whole cleaner.
-            let cleaner = clearurls::UrlCleaner::from_rules_str(&alone)
-                .map_err(|e| refused(e.to_string()))?;
-            names.push(name);
             patterns.push(url_pattern);
-            cleaners.push(cleaner);
+            kept.push(Provider {
+                name,
+                rules: alone,
+                cleaner: OnceLock::new(),
+            });
         }
         // The default size limits hold: the set of all 205 patterns compiles under 1 MiB.
         let url_patterns = RegexSetBuilder::new(&patterns)
@@ -85,9 +114,26 @@ impl UrlCleaner {
             .map_err(BuildError::PatternSet)?;
         Ok(Self {
             url_patterns,
-            providers: cleaners,
-            names,
+            providers: kept,
         })
+    }
+
+    /// Builds every provider's cleaner now, naming the first the crate refuses.
+    #[cfg(test)]
+    fn build_all(&self) -> Result<(), BuildError> {
+        for provider in &self.providers {
+            if provider.cleaner().is_none() {
+                let reason = match provider.cleaner.get() {
+                    Some(Err(reason)) => reason.clone(),
+                    _ => String::new(),
+                };
+                return Err(BuildError::Provider {
+                    name: provider.name.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// What `clearurls::UrlCleaner::clear_single_url` gives for `url` with the same rules,
@@ -110,9 +156,12 @@ impl UrlCleaner {
             if !matched.matched(index) {
                 continue;
             }
+            let Some(cleaner) = provider.cleaner() else {
+                continue;
+            };
             // The provider's cleaner checks its pattern once more (one regex, not 205) and
             // its exceptions, then removes its fields.
-            let cleaned = match provider.clear_single_url(&url)? {
+            let cleaned = match cleaner.clear_single_url(&url)? {
                 Cow::Borrowed(_) => continue,
                 Cow::Owned(cleaned) => cleaned,
             };
@@ -123,12 +172,30 @@ impl UrlCleaner {
         }
         Ok(url)
     }
+
+    /// The providers' names, in document order.
+    #[cfg(test)]
+    fn names(&self) -> Vec<&str> {
+        self.providers.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    /// How many providers' cleaners have been built.
+    #[cfg(test)]
+    fn built(&self) -> usize {
+        self.providers
+            .iter()
+            .filter(|p| p.cleaner.get().is_some())
+            .count()
+    }
 }
 
 impl std::fmt::Debug for UrlCleaner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UrlCleaner")
-            .field("providers", &self.names)
+            .field(
+                "providers",
+                &self.providers.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -333,23 +400,61 @@ mod tests {
     }
 
     #[test]
+    fn every_vendored_provider_builds() {
+        dispatched()
+            .build_all()
+            .expect("the crate takes every vendored provider");
+    }
+
+    #[test]
+    fn a_provider_is_built_when_a_url_first_matches_it() {
+        let ours = dispatched();
+        assert_eq!(ours.built(), 0, "nothing built before the first URL");
+        let news = Url::parse("https://news.example.com/a?utm_source=rss&id=1").unwrap();
+        assert_eq!(
+            outcome(ours.clear(&news)).as_deref(),
+            Ok("https://news.example.com/a?id=1")
+        );
+        let after_news = ours.built();
+        assert!(
+            (1..10).contains(&after_news),
+            "{after_news} providers built for one news link"
+        );
+        let amazon =
+            Url::parse("https://www.amazon.com/dp/B00X4WHP5E/ref=sr_1_1?tag=foo-20").unwrap();
+        ours.clear(&amazon).unwrap();
+        assert!(
+            ours.built() > after_news,
+            "amazon's providers built at its first link"
+        );
+    }
+
+    #[test]
     fn providers_keep_document_order() {
         let ours = dispatched();
-        assert_eq!(ours.names.len(), 205);
+        let names = ours.names();
+        assert_eq!(names.len(), 205);
         // The file's order; sorted, "80000hours.org" would come first.
-        assert_eq!(ours.names[..3], ["amazon", "msn", "amazon search"]);
-        assert_eq!(ours.names[8], "globalRules");
-        assert_eq!(ours.names.last().map(String::as_str), Some("viglink.com"));
+        assert_eq!(names[..3], ["amazon", "msn", "amazon search"]);
+        assert_eq!(names[8], "globalRules");
+        assert_eq!(names.last().copied(), Some("viglink.com"));
     }
 
     #[test]
     fn a_provider_the_crate_refuses_is_named() {
         let rules = r#"{"providers":{"fine":{"urlPattern":"^https://a\\.example"},
             "broken":{"urlPattern":"^https://b\\.example","rules":["("]}}}"#;
-        match UrlCleaner::from_rules(rules) {
+        let cleaner = UrlCleaner::from_rules(rules).expect("the patterns compile");
+        match cleaner.build_all() {
             Err(BuildError::Provider { name, .. }) => assert_eq!(name, "broken"),
             other => panic!("expected the broken provider named, got {other:?}"),
         }
+        // In use, the refused provider is skipped and the others still clean.
+        let url = Url::parse("https://b.example/a?x=1").unwrap();
+        assert_eq!(
+            outcome(cleaner.clear(&url)).as_deref(),
+            Ok("https://b.example/a?x=1")
+        );
         assert!(matches!(
             UrlCleaner::from_rules(r#"{"providers":[]}"#),
             Err(BuildError::Rules(_))
