@@ -161,6 +161,7 @@ impl StoreWriter {
                 batch.push(next);
             }
             self.store(batch);
+            release_freed_memory();
         }
     }
 
@@ -195,6 +196,26 @@ impl StoreWriter {
         }
     }
 }
+
+/// Hands the pages malloc holds free back to the system (glibc's `malloc_trim`), after each
+/// transaction of the store writer. glibc gives each thread that allocates an arena of its
+/// own (up to 8 a core), and an arena keeps the memory freed in it: a parsed feed is built on
+/// a parse thread and freed on this one once stored, so every parse thread's arena keeps its
+/// high-water mark. Measured on the benchmark farm's cold poll (5 runs each, interleaved):
+/// peak 102-110 MB without it, 93-96 MB with it, 0.25 s more system CPU (the pages are
+/// faulted in again), the same wall time within noise. Fewer arenas (`M_ARENA_MAX` 4) saved
+/// as much but made the poll 9 % slower: the store writer then shares an arena's lock.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_freed_memory() {
+    // SAFETY: `malloc_trim` only returns free pages of malloc's heaps to the system; it
+    // takes malloc's own locks and touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_freed_memory() {}
 
 /// What a config reload changed.
 #[derive(Debug, Clone, Copy, Default)]
