@@ -122,8 +122,24 @@ pub fn record_poll_lag(seconds: f64) {
 }
 
 /// Records a merged-feed request answered from the cache or by a render.
-pub fn record_render(hit: bool) {
-    metrics::counter!(RENDER_CACHE, "result" => if hit { "hit" } else { "miss" }).increment(1);
+/// How a merged-feed request was answered.
+#[derive(Debug, Clone, Copy)]
+pub enum Render {
+    /// From the render cache, current.
+    Hit,
+    /// From the render cache, a render of the last seconds, while a new one was under way.
+    Stale,
+    /// Rendered.
+    Miss,
+}
+
+pub fn record_render(how: Render) {
+    let result = match how {
+        Render::Hit => "hit",
+        Render::Stale => "stale",
+        Render::Miss => "miss",
+    };
+    metrics::counter!(RENDER_CACHE, "result" => result).increment(1);
 }
 
 /// Records items removed by retention.

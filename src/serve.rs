@@ -2,7 +2,10 @@
 //! same filters as query parameters, per-topic feeds, a small HTML page for a person, and a
 //! health check. Reads go through `store` on a connection of their own (WAL: they never wait
 //! for a poll); renders are cached until a poll changes the store, and answered with 304 when
-//! the reader already has them.
+//! the reader already has them. While a render is under way, a request for a feed rendered in
+//! the last `STALE_FOR` gets that render at once instead of waiting: during a poll the store
+//! changes at every commit (several times a second on a cold poll), and readers would
+//! otherwise queue behind one render after another.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -193,6 +196,7 @@ pub fn feed_meta(
 #[derive(Clone)]
 struct Cached {
     generation: u64,
+    rendered_at: std::time::Instant,
     body: axum::body::Bytes,
     etag: String,
     last_modified: DateTime<Utc>,
@@ -215,6 +219,9 @@ pub struct ServeState {
 
 /// At most this many distinct renders are cached; beyond it the cache starts over.
 const CACHE_ENTRIES: usize = 256;
+
+/// How old a render may be to be served while another render is under way.
+const STALE_FOR: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl ServeState {
     pub fn new(
@@ -286,16 +293,30 @@ impl ServeState {
             .get(&key)
             .filter(|c| c.generation == generation)
         {
-            crate::metrics::record_render(true);
+            crate::metrics::record_render(crate::metrics::Render::Hit);
             return Ok(hit.clone());
         }
-        let _rendering = self.render_lock.lock().await;
+        let _rendering = match self.render_lock.try_lock() {
+            Ok(rendering) => rendering,
+            Err(_) => {
+                let recent = self
+                    .lock_cache()
+                    .get(&key)
+                    .filter(|c| c.rendered_at.elapsed() < STALE_FOR)
+                    .cloned();
+                if let Some(recent) = recent {
+                    crate::metrics::record_render(crate::metrics::Render::Stale);
+                    return Ok(recent);
+                }
+                self.render_lock.lock().await
+            }
+        };
         let previous = self.lock_cache().get(&key).cloned();
         if let Some(hit) = previous.as_ref().filter(|c| c.generation == generation) {
-            crate::metrics::record_render(true);
+            crate::metrics::record_render(crate::metrics::Render::Hit);
             return Ok(hit.clone());
         }
-        crate::metrics::record_render(false);
+        crate::metrics::record_render(crate::metrics::Render::Miss);
         let body = render().await?;
         let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
         // Bytes that did not change keep their Last-Modified.
@@ -305,6 +326,7 @@ impl ServeState {
         };
         let fresh = Cached {
             generation,
+            rendered_at: std::time::Instant::now(),
             body: body.into(),
             etag,
             last_modified,
@@ -723,5 +745,113 @@ async fn healthz(State(state): State<Arc<ServeState>>) -> Response {
             })),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(changes: watch::Receiver<u64>) -> (Arc<ServeState>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("tigris.db")).unwrap();
+        let settings = FeedMetaConfig {
+            title: "t".into(),
+            subtitle: "s".into(),
+            base_url: "http://127.0.0.1:1".into(),
+        };
+        (
+            ServeState::new(store, settings, Vec::new(), 60, changes, None),
+            dir,
+        )
+    }
+
+    async fn body(state: &Arc<ServeState>, text: &'static str) -> String {
+        let cached = state
+            .cached("k".into(), || async move { Ok(text.as_bytes().to_vec()) })
+            .await
+            .unwrap_or_else(|_| panic!("render failed"));
+        String::from_utf8(cached.body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_reader_gets_the_last_render_while_a_new_one_is_under_way() {
+        let (changes, watched) = watch::channel(0u64);
+        let (state, _dir) = state(watched);
+        assert_eq!(body(&state, "v1").await, "v1");
+        // Cached until the store changes.
+        assert_eq!(body(&state, "other").await, "v1");
+        changes.send_replace(1);
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (finish, may_finish) = tokio::sync::oneshot::channel::<()>();
+        let slow = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                state
+                    .cached("k".into(), || async move {
+                        started.send(()).unwrap();
+                        may_finish.await.unwrap();
+                        Ok(b"v2".to_vec())
+                    })
+                    .await
+                    .map(|c| c.body)
+            })
+        };
+        has_started.await.unwrap();
+        // The render of generation 1 is under way: the last one is served at once.
+        let at_once = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            body(&state, "never rendered"),
+        )
+        .await;
+        assert_eq!(
+            at_once.ok().as_deref(),
+            Some("v1"),
+            "served without waiting"
+        );
+        finish.send(()).unwrap();
+        assert_eq!(&slow.await.unwrap().ok().unwrap()[..], b"v2");
+        assert_eq!(body(&state, "other").await, "v2");
+    }
+
+    #[tokio::test]
+    async fn a_render_older_than_stale_for_is_waited_for() {
+        let (changes, watched) = watch::channel(0u64);
+        let (state, _dir) = state(watched);
+        assert_eq!(body(&state, "v1").await, "v1");
+        // Made old.
+        if let Some(c) = state.lock_cache().get_mut("k") {
+            c.rendered_at -= STALE_FOR;
+        }
+        changes.send_replace(1);
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (finish, may_finish) = tokio::sync::oneshot::channel::<()>();
+        let slow = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                state
+                    .cached("k".into(), || async move {
+                        started.send(()).unwrap();
+                        may_finish.await.unwrap();
+                        Ok(b"v2".to_vec())
+                    })
+                    .await
+                    .map(|c| c.body)
+            })
+        };
+        has_started.await.unwrap();
+        let waiting = {
+            let state = state.clone();
+            tokio::spawn(async move { body(&state, "never rendered").await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "an old render is not served while rendering"
+        );
+        finish.send(()).unwrap();
+        slow.await.unwrap().ok().unwrap();
+        // It waited for the render of its generation and got it.
+        assert_eq!(waiting.await.unwrap(), "v2");
     }
 }
