@@ -150,7 +150,22 @@ impl StoreWriter {
 
     /// Until every sender is gone (the pipeline and its clones dropped).
     fn run(self) {
-        while let Ok(first) = self.inbox.recv() {
+        // Freed memory is handed back at most every `TRIM_EVERY` while polls are stored, and
+        // once the writer has been idle that long.
+        let mut trimmed = Instant::now();
+        let mut untrimmed = false;
+        loop {
+            let first = match self.inbox.recv_timeout(TRIM_EVERY) {
+                Ok(first) => first,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if std::mem::take(&mut untrimmed) {
+                        release_freed_memory();
+                        trimmed = Instant::now();
+                    }
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             let mut entries = first.poll.entries.len();
             let mut batch = vec![first];
             while entries < Self::MAX_ENTRIES {
@@ -161,7 +176,12 @@ impl StoreWriter {
                 batch.push(next);
             }
             self.store(batch);
-            release_freed_memory();
+            untrimmed = true;
+            if trimmed.elapsed() >= TRIM_EVERY {
+                release_freed_memory();
+                trimmed = Instant::now();
+                untrimmed = false;
+            }
         }
     }
 
@@ -197,14 +217,20 @@ impl StoreWriter {
     }
 }
 
-/// Hands the pages malloc holds free back to the system (glibc's `malloc_trim`), after each
-/// transaction of the store writer. glibc gives each thread that allocates an arena of its
-/// own (up to 8 a core), and an arena keeps the memory freed in it: a parsed feed is built on
-/// a parse thread and freed on this one once stored, so every parse thread's arena keeps its
-/// high-water mark. Measured on the benchmark farm's cold poll (5 runs each, interleaved):
-/// peak 102-110 MB without it, 93-96 MB with it, 0.25 s more system CPU (the pages are
-/// faulted in again), the same wall time within noise. Fewer arenas (`M_ARENA_MAX` 4) saved
-/// as much but made the poll 9 % slower: the store writer then shares an arena's lock.
+/// How often the store writer hands freed memory back to the system (see
+/// [`release_freed_memory`]).
+const TRIM_EVERY: Duration = Duration::from_millis(250);
+
+/// Hands the pages malloc holds free back to the system (glibc's `malloc_trim`); the store
+/// writer calls it every `TRIM_EVERY` while it stores polls, and once idle. glibc gives each
+/// thread that allocates an arena of its own (up to 8 a core), and an arena keeps the memory
+/// freed in it: a parsed feed is built on a parse thread and freed on the writer's once
+/// stored, so every parse thread's arena keeps its high-water mark. Measured on the benchmark
+/// farm's cold poll (interleaved runs, 4 each): peak 110-118 MB without it; after every
+/// transaction 93-96 MB for ~0.4 s more system CPU (the pages are faulted in again), every
+/// 250 ms 96-99 MB for ~0.25 s, every second 99-103 MB for none measurable. Fewer arenas
+/// (`M_ARENA_MAX` 4) saved as much memory but made the poll 9 % slower: the writer then
+/// shares an arena's lock.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn release_freed_memory() {
     // SAFETY: `malloc_trim` only returns free pages of malloc's heaps to the system; it
