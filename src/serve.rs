@@ -774,6 +774,31 @@ mod tests {
         String::from_utf8(cached.body.to_vec()).unwrap()
     }
 
+    /// Starts a render of "v2" that ends when the returned sender fires; returns once it
+    /// is under way.
+    async fn render_slowly(
+        state: &Arc<ServeState>,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<axum::body::Bytes, Response>>,
+    ) {
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (finish, may_finish) = tokio::sync::oneshot::channel::<()>();
+        let state = state.clone();
+        let slow = tokio::spawn(async move {
+            state
+                .cached("k".into(), || async move {
+                    started.send(()).unwrap();
+                    may_finish.await.unwrap();
+                    Ok(b"v2".to_vec())
+                })
+                .await
+                .map(|c| c.body)
+        });
+        has_started.await.unwrap();
+        (finish, slow)
+    }
+
     #[tokio::test]
     async fn a_reader_gets_the_last_render_while_a_new_one_is_under_way() {
         let (changes, watched) = watch::channel(0u64);
@@ -782,22 +807,7 @@ mod tests {
         // Cached until the store changes.
         assert_eq!(body(&state, "other").await, "v1");
         changes.send_replace(1);
-        let (started, has_started) = tokio::sync::oneshot::channel();
-        let (finish, may_finish) = tokio::sync::oneshot::channel::<()>();
-        let slow = {
-            let state = state.clone();
-            tokio::spawn(async move {
-                state
-                    .cached("k".into(), || async move {
-                        started.send(()).unwrap();
-                        may_finish.await.unwrap();
-                        Ok(b"v2".to_vec())
-                    })
-                    .await
-                    .map(|c| c.body)
-            })
-        };
-        has_started.await.unwrap();
+        let (finish, slow) = render_slowly(&state).await;
         // The render of generation 1 is under way: the last one is served at once.
         let at_once = tokio::time::timeout(
             std::time::Duration::from_secs(5),
@@ -824,22 +834,7 @@ mod tests {
             c.rendered_at -= STALE_FOR;
         }
         changes.send_replace(1);
-        let (started, has_started) = tokio::sync::oneshot::channel();
-        let (finish, may_finish) = tokio::sync::oneshot::channel::<()>();
-        let slow = {
-            let state = state.clone();
-            tokio::spawn(async move {
-                state
-                    .cached("k".into(), || async move {
-                        started.send(()).unwrap();
-                        may_finish.await.unwrap();
-                        Ok(b"v2".to_vec())
-                    })
-                    .await
-                    .map(|c| c.body)
-            })
-        };
-        has_started.await.unwrap();
+        let (finish, slow) = render_slowly(&state).await;
         let waiting = {
             let state = state.clone();
             tokio::spawn(async move { body(&state, "never rendered").await })
