@@ -1059,19 +1059,11 @@ impl html5ever::tokenizer::TokenSink for TextSink {
                         local_name!("title") => Some(RawKind::Rcdata),
                         _ => None,
                     };
-                    let hidden = matches!(
-                        tag.name,
-                        local_name!("script")
-                            | local_name!("style")
-                            | local_name!("xmp")
-                            | local_name!("iframe")
-                            | local_name!("noembed")
-                            | local_name!("noframes")
-                    );
-                    if hidden {
-                        *skipping = Some(tag.name.clone());
-                    }
                     if let Some(raw) = raw {
+                        // Of these, only a title's content is text for a reader.
+                        if raw != RawKind::Rcdata {
+                            *skipping = Some(tag.name.clone());
+                        }
                         return TokenSinkResult::RawData(raw);
                     }
                 }
