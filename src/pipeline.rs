@@ -151,7 +151,7 @@ impl StoreWriter {
     /// Until every sender is gone (the pipeline and its clones dropped).
     fn run(self) {
         // Freed memory is handed back at most every `TRIM_EVERY` while polls are stored, and
-        // once the writer has been idle that long.
+        // once the writer has been idle that long; then the WAL file is emptied too.
         let mut trimmed = Instant::now();
         let mut untrimmed = false;
         loop {
@@ -159,6 +159,7 @@ impl StoreWriter {
                 Ok(first) => first,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     if std::mem::take(&mut untrimmed) {
+                        lock(&self.store).settle_wal();
                         release_freed_memory();
                         trimmed = Instant::now();
                     }

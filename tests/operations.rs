@@ -184,6 +184,37 @@ async fn sigterm_during_a_poll_leaves_a_sound_database_and_exits_0() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_daemon_empties_the_wal_file_once_its_polls_are_stored() {
+    let server = FeedServer::start().await;
+    let urls = slow_feeds(&server, 6, 0);
+    let feeds: Vec<(&str, &str)> = urls.iter().map(|u| (u.as_str(), "F")).collect();
+    let tigris = Tigris::new();
+    tigris.write_config(
+        &feeds,
+        "[server]\nlisten = \"127.0.0.1:0\"\n[schedule]\ndefault = \"0 0 1 1 *\"\n",
+    );
+    let daemon = Daemon::start(&tigris).await;
+    daemon
+        .wait_for_log("fetched", 6, Duration::from_secs(30))
+        .await;
+    // The commits went to the WAL; a while after the last one, with the daemon still running,
+    // the WAL's frames are in the database file and the WAL file is empty.
+    let wal = tigris.db_path().with_extension("db-wal");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut size = u64::MAX;
+    while tokio::time::Instant::now() < deadline {
+        size = std::fs::metadata(&wal).map(|m| m.len()).unwrap();
+        if size == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(size, 0, "WAL file of the idle daemon: {size} bytes");
+    assert_eq!(tigris.count("SELECT count(*) FROM items"), 120);
+    assert_eq!(daemon.stop().await.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_stops_on_sigterm_checkpoints_and_keeps_its_schedule_across_a_restart() {
     let server = FeedServer::start().await;
     let urls = slow_feeds(&server, 6, 20);
