@@ -726,7 +726,7 @@ impl Store {
         let now = timestamp(now);
         let tx = self.conn.transaction()?;
         for (item_id, classifications) in scored {
-            write_classifications(&tx, *item_id, classifications, &now)?;
+            write_classifications(&tx, *item_id, classifications, &now, Rows::Replacing)?;
         }
         tx.commit()?;
         Ok(())
@@ -1462,7 +1462,7 @@ fn store_entry(
                 entry,
                 now,
             )?;
-            index_print(tx, item_id, &entry.print, &published, stories)?;
+            index_print(tx, item_id, &entry.print, &published, stories, Rows::New)?;
             (item_id, EntryFate::New)
         }
     };
@@ -1542,7 +1542,11 @@ fn write_item(
             *id
         }
     };
-    write_classifications(tx, item_id, &entry.classifications, now)
+    let rows = match row {
+        ItemRow::New { .. } => Rows::New,
+        ItemRow::Existing(_) => Rows::Replacing,
+    };
+    write_classifications(tx, item_id, &entry.classifications, now, rows)
 }
 
 /// The story an item with this fingerprint, published at `published`, belongs to: the story
@@ -1590,7 +1594,7 @@ fn assign_story(
     let story_id = join_story(tx, item_id, published, found)?;
     tx.prepare_cached("UPDATE items SET story_id = ?2 WHERE id = ?1")?
         .execute(params![item_id, story_id])?;
-    index_print(tx, item_id, print, published, stories)?;
+    index_print(tx, item_id, print, published, stories, Rows::Replacing)?;
     Ok(story_id)
 }
 
@@ -1614,12 +1618,16 @@ fn join_story(
             .execute(params![story_id, published])?;
             story_id
         }
-        None => tx
-            .prepare_cached(
+        None => {
+            // Not `RETURNING id`: SQLite runs a RETURNING clause as a trigger, and an insert
+            // with a trigger keeps a statement journal (see `Rows`).
+            tx.prepare_cached(
                 "INSERT INTO stories (representative_item_id, first_published_at, last_published_at, member_count, created_at)
-                 VALUES (?1, ?2, ?2, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) RETURNING id",
+                 VALUES (?1, ?2, ?2, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
             )?
-            .query_row(params![item_id, published], |row| row.get(0))?,
+            .execute(params![item_id, published])?;
+            tx.last_insert_rowid()
+        }
     })
 }
 
@@ -1630,12 +1638,16 @@ fn index_print(
     print: &StoryPrint,
     published: &str,
     stories: &mut StoryIndex,
+    rows: Rows,
 ) -> Result<(), StoreError> {
     let (signature, words) = cluster::to_bytes(print);
-    tx.prepare_cached(
+    insert_else_replace(
+        tx,
+        rows,
+        "INSERT INTO story_prints (item_id, published_at, words, signature) VALUES (?1, ?2, ?3, ?4)",
         "INSERT OR REPLACE INTO story_prints (item_id, published_at, words, signature) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![item_id, published, words, signature])?;
+        params![item_id, published, words, signature],
+    )?;
     stories.add(item_id, parse_time(published), print);
     Ok(())
 }
@@ -1689,32 +1701,74 @@ fn record_success(
     Ok(())
 }
 
+/// Whether the rows that hang off an item (classifications, fingerprint) are written for a new
+/// item, which should have none yet, or replace rows of a stored one. A new item's are plain
+/// inserts (`insert_else_replace`): an upsert or `INSERT OR REPLACE` may write twice and fail
+/// in between, so SQLite keeps a statement journal for it (a copy of each page the statement
+/// changes, in a temporary file past 64 KiB). Those copies were 222 MB of writes to
+/// `/var/tmp` in 107,000 `pwrite`s on the store writer's thread, in the benchmark farm's cold
+/// poll.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    New,
+    Replacing,
+}
+
+/// Runs the plain `insert` (for a new item's row) or, when a row with its key is there
+/// already, `replace`; a stored item's rows go straight to `replace`. A new item can find
+/// rows under its id when an item was deleted without foreign keys (the sqlite3 shell's
+/// default) and its id taken again. The failed insert wrote nothing: SQLite checks a one-row
+/// insert's constraints before it writes, which is why it needs no statement journal.
+fn insert_else_replace(
+    tx: &Connection,
+    rows: Rows,
+    insert: &str,
+    replace: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<(), StoreError> {
+    if rows == Rows::New {
+        match tx.prepare_cached(insert)?.execute(params) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {}
+            done => return Ok(done.map(|_| ())?),
+        }
+    }
+    tx.prepare_cached(replace)?.execute(params)?;
+    Ok(())
+}
+
 /// Inserts or replaces an item's classifications.
 fn write_classifications(
     tx: &Connection,
     item_id: i64,
     classifications: &[Classification],
     now: &str,
+    rows: Rows,
 ) -> Result<(), StoreError> {
-    let mut classify = tx.prepare_cached(
-        "INSERT INTO classifications (item_id, topic, score, relevant, subtopics, evidence, classifier, classified_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (item_id, topic) DO UPDATE
-            SET score = excluded.score, relevant = excluded.relevant, subtopics = excluded.subtopics,
-                evidence = excluded.evidence, classifier = excluded.classifier,
-                classified_at = excluded.classified_at",
-    )?;
     for c in classifications {
-        classify.execute(params![
-            item_id,
-            c.topic,
-            c.score,
-            c.relevant,
-            serde_json::to_string(&c.subtopics).unwrap_or_else(|_| "[]".into()),
-            serde_json::to_string(&c.evidence).unwrap_or_else(|_| "[]".into()),
-            c.classifier,
-            now
-        ])?;
+        insert_else_replace(
+            tx,
+            rows,
+            "INSERT INTO classifications (item_id, topic, score, relevant, subtopics, evidence, classifier, classified_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO classifications (item_id, topic, score, relevant, subtopics, evidence, classifier, classified_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (item_id, topic) DO UPDATE
+                SET score = excluded.score, relevant = excluded.relevant, subtopics = excluded.subtopics,
+                    evidence = excluded.evidence, classifier = excluded.classifier,
+                    classified_at = excluded.classified_at",
+            params![
+                item_id,
+                c.topic,
+                c.score,
+                c.relevant,
+                serde_json::to_string(&c.subtopics).unwrap_or_else(|_| "[]".into()),
+                serde_json::to_string(&c.evidence).unwrap_or_else(|_| "[]".into()),
+                c.classifier,
+                now
+            ],
+        )?;
     }
     Ok(())
 }

@@ -157,6 +157,63 @@ async fn a_feed_that_gains_two_items_adds_two_and_an_edited_title_updates_its_ro
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_deleted_by_hand_without_foreign_keys_does_not_stop_new_items_taking_its_id() {
+    let server = FeedServer::start().await;
+    let mut list = items("hand", 2);
+    let url = server.set_feed("hand", rss2("Hand", &list), "application/rss+xml");
+    let tigris = Tigris::new();
+    tigris.write_config(&[(&url, "Hand")], FAST);
+    assert!(tigris.run(&["poll"]).await.status.success());
+    assert_eq!(tigris.count("SELECT count(*) FROM items"), 2);
+
+    // A user removes the newest item with the sqlite3 shell, where foreign keys are off: its
+    // classification and fingerprint stay, under the id the next new item gets.
+    let db = tigris.db();
+    db.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    let gone: i64 = db
+        .query_row("SELECT max(id) FROM items", [], |row| row.get(0))
+        .unwrap();
+    db.execute("DELETE FROM item_sources WHERE item_id = ?1", [gone])
+        .unwrap();
+    db.execute("DELETE FROM items WHERE id = ?1", [gone])
+        .unwrap();
+    drop(db);
+    assert_eq!(
+        tigris.count(
+            "SELECT count(*) FROM classifications WHERE item_id NOT IN (SELECT id FROM items)"
+        ),
+        1
+    );
+
+    list.extend(items("hand-more", 1));
+    server.set_feed("hand", rss2("Hand", &list), "application/rss+xml");
+    let second = tigris.run(&["poll"]).await;
+    assert!(second.status.success(), "{}", stderr(&second));
+    let out = stdout(&second);
+    // The deleted entry comes back as new, with the feed's new one.
+    assert!(out.contains("2 new, 0 updated, 1 unchanged"), "{out}");
+    assert_eq!(tigris.count("SELECT count(*) FROM items"), 3);
+    assert!(tigris.count("SELECT max(id) FROM items") > gone);
+    // Each item has its own classification and fingerprint, and nothing hangs off a missing item.
+    for table in ["classifications", "story_prints"] {
+        assert_eq!(
+            tigris.count(&format!(
+                "SELECT count(*) FROM {table} t JOIN items i ON i.id = t.item_id"
+            )),
+            3,
+            "{table}"
+        );
+        assert_eq!(
+            tigris.count(&format!(
+                "SELECT count(*) FROM {table} WHERE item_id NOT IN (SELECT id FROM items)"
+            )),
+            0,
+            "{table}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_story_in_two_feeds_with_tracking_parameters_is_one_item_with_two_sources() {
     let server = FeedServer::start().await;
     let text = seed_text(2);
