@@ -1631,6 +1631,52 @@ fn join_story(
     })
 }
 
+/// Whether the rows that hang off an item (classifications, fingerprint) are written for a new
+/// item, which should have none yet, or replace rows of a stored one. A new item's are plain
+/// inserts (`insert_else_replace`): an upsert (or `INSERT OR REPLACE`) may write twice and fail
+/// in between, so SQLite keeps a statement journal for it (a copy of each page the statement
+/// changes, in a temporary file past 64 KiB). Those copies were 222 MB of writes to
+/// `/var/tmp` in 107,000 `pwrite`s on the store writer's thread, in the benchmark farm's cold
+/// poll.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    New,
+    Replacing,
+}
+
+/// Runs the plain `insert` (for a new item's row) or, when a row with its key is there
+/// already, `replace`; a stored item's rows go straight to `replace`. A new item can find
+/// rows under its id when an item was deleted without foreign keys (the sqlite3 shell's
+/// default) and its id taken again. The failed insert wrote nothing: SQLite checks a one-row
+/// insert's constraints before it writes, which is why it needs no statement journal.
+fn insert_else_replace(
+    tx: &Connection,
+    rows: Rows,
+    (insert, replace): (&str, &str),
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<(), StoreError> {
+    if rows == Rows::New {
+        match tx.prepare_cached(insert)?.execute(params) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {}
+            done => {
+                done?;
+                return Ok(());
+            }
+        }
+    }
+    tx.prepare_cached(replace)?.execute(params)?;
+    Ok(())
+}
+
+/// An insert's text, and the same insert with `on_conflict` after it (`insert_else_replace`).
+macro_rules! insert_and_upsert {
+    ($insert:literal, $on_conflict:literal) => {
+        ($insert, concat!($insert, " ", $on_conflict))
+    };
+}
+
 /// Stores an item's fingerprint and adds it to the story index.
 fn index_print(
     tx: &Connection,
@@ -1644,8 +1690,12 @@ fn index_print(
     insert_else_replace(
         tx,
         rows,
-        "INSERT INTO story_prints (item_id, published_at, words, signature) VALUES (?1, ?2, ?3, ?4)",
-        "INSERT OR REPLACE INTO story_prints (item_id, published_at, words, signature) VALUES (?1, ?2, ?3, ?4)",
+        insert_and_upsert!(
+            "INSERT INTO story_prints (item_id, published_at, words, signature) VALUES (?1, ?2, ?3, ?4)",
+            "ON CONFLICT (item_id) DO UPDATE
+                SET published_at = excluded.published_at, words = excluded.words,
+                    signature = excluded.signature"
+        ),
         params![item_id, published, words, signature],
     )?;
     stories.add(item_id, parse_time(published), print);
@@ -1701,43 +1751,6 @@ fn record_success(
     Ok(())
 }
 
-/// Whether the rows that hang off an item (classifications, fingerprint) are written for a new
-/// item, which should have none yet, or replace rows of a stored one. A new item's are plain
-/// inserts (`insert_else_replace`): an upsert or `INSERT OR REPLACE` may write twice and fail
-/// in between, so SQLite keeps a statement journal for it (a copy of each page the statement
-/// changes, in a temporary file past 64 KiB). Those copies were 222 MB of writes to
-/// `/var/tmp` in 107,000 `pwrite`s on the store writer's thread, in the benchmark farm's cold
-/// poll.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Rows {
-    New,
-    Replacing,
-}
-
-/// Runs the plain `insert` (for a new item's row) or, when a row with its key is there
-/// already, `replace`; a stored item's rows go straight to `replace`. A new item can find
-/// rows under its id when an item was deleted without foreign keys (the sqlite3 shell's
-/// default) and its id taken again. The failed insert wrote nothing: SQLite checks a one-row
-/// insert's constraints before it writes, which is why it needs no statement journal.
-fn insert_else_replace(
-    tx: &Connection,
-    rows: Rows,
-    insert: &str,
-    replace: &str,
-    params: &[&dyn rusqlite::ToSql],
-) -> Result<(), StoreError> {
-    if rows == Rows::New {
-        match tx.prepare_cached(insert)?.execute(params) {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {}
-            done => return Ok(done.map(|_| ())?),
-        }
-    }
-    tx.prepare_cached(replace)?.execute(params)?;
-    Ok(())
-}
-
 /// Inserts or replaces an item's classifications.
 fn write_classifications(
     tx: &Connection,
@@ -1750,14 +1763,14 @@ fn write_classifications(
         insert_else_replace(
             tx,
             rows,
-            "INSERT INTO classifications (item_id, topic, score, relevant, subtopics, evidence, classifier, classified_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            "INSERT INTO classifications (item_id, topic, score, relevant, subtopics, evidence, classifier, classified_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (item_id, topic) DO UPDATE
-                SET score = excluded.score, relevant = excluded.relevant, subtopics = excluded.subtopics,
-                    evidence = excluded.evidence, classifier = excluded.classifier,
-                    classified_at = excluded.classified_at",
+            insert_and_upsert!(
+                "INSERT INTO classifications (item_id, topic, score, relevant, subtopics, evidence, classifier, classified_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "ON CONFLICT (item_id, topic) DO UPDATE
+                    SET score = excluded.score, relevant = excluded.relevant, subtopics = excluded.subtopics,
+                        evidence = excluded.evidence, classifier = excluded.classifier,
+                        classified_at = excluded.classified_at"
+            ),
             params![
                 item_id,
                 c.topic,
