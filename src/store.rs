@@ -27,7 +27,7 @@ mod bands;
 mod feeds;
 mod retention;
 
-use bands::StoryIndex;
+use bands::{Found, Similar, StoryIndex};
 
 pub use feeds::{FeedOrigin, ManagedFeed, StoreStats};
 pub use retention::{PRUNE_TASK, PrunePlan};
@@ -556,9 +556,13 @@ impl Store {
         tx.pragma_update(None, "defer_foreign_keys", "ON")?;
         notice_other_writers(&tx, &mut self.data_version, &mut self.stories)?;
         let new_items = NewItems::begin(&tx)?;
+        let plans = plan_entries(&tx, polls, &self.story_rules, &mut self.stories)?;
         let outcomes = polls
             .iter()
-            .map(|poll| store_one_poll(&tx, poll, &self.story_rules, &mut self.stories))
+            .zip(plans)
+            .map(|(poll, plans)| {
+                store_one_poll(&tx, poll, plans, &self.story_rules, &mut self.stories)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         new_items.index(&tx)?;
         tx.commit()?;
@@ -1226,10 +1230,142 @@ struct PollRef<'a> {
     entries: &'a [ClassifiedEntry],
 }
 
+/// What a transaction's first pass (`plan_entries`) found out about an entry of a poll.
+enum Plan {
+    /// Pruned by retention; the feed still lists it.
+    Tombstoned,
+    /// Stored already under the feed's key.
+    Stored { item_id: i64, content_hash: String },
+    /// Not stored yet, with the first half of its story search.
+    New(Found),
+}
+
+/// Looks up every entry of the transaction's polls, and searches the story index for all new
+/// ones at once (`search_stories`), before any is written. The story search is a quarter of
+/// the store writer's time on the benchmark farm's cold poll, and unlike the writes it can run
+/// on several cores. An entry's search is finished as it is stored (`StoryIndex::similar_from`,
+/// with the items stored since), so it finds what a search at that moment would.
+fn plan_entries(
+    conn: &Connection,
+    polls: &[PollRef<'_>],
+    rules: &StoryRules,
+    stories: &mut StoryIndex,
+) -> Result<Vec<Vec<Plan>>, StoreError> {
+    // One lookup for the whole pass: no day its searches load evicts another they need.
+    stories.tick();
+    let mut plans = Vec::with_capacity(polls.len());
+    let mut searches = Vec::new();
+    for poll in polls {
+        let now = timestamp(poll.fetch.started_at);
+        let mut poll_plans = Vec::with_capacity(poll.entries.len());
+        for entry in poll.entries {
+            let keyed = &entry.keyed;
+            if is_tombstoned(conn, poll.feed.id, &keyed.entry_key)? {
+                poll_plans.push(Some(Plan::Tombstoned));
+                continue;
+            }
+            let known: Option<(i64, String)> = conn
+                .prepare_cached(
+                    "SELECT item_id, content_hash FROM item_sources WHERE feed_id = ?1 AND entry_key = ?2",
+                )?
+                .query_row(params![poll.feed.id, keyed.entry_key], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?;
+            poll_plans.push(known.map(|(item_id, content_hash)| Plan::Stored {
+                item_id,
+                content_hash,
+            }));
+            if poll_plans.last().is_some_and(Option::is_none) {
+                let published = parse_time(&story_published(entry, &now));
+                stories.load_window(conn, published, rules)?;
+                searches.push((&entry.print, published));
+            }
+        }
+        plans.push(poll_plans);
+    }
+    let mut found = search_stories(stories, &searches, rules).into_iter();
+    Ok(plans
+        .into_iter()
+        .map(|poll_plans| {
+            poll_plans
+                .into_iter()
+                .map(|plan| plan.unwrap_or_else(|| Plan::New(found.next().unwrap_or_default())))
+                .collect()
+        })
+        .collect())
+}
+
+/// `StoryIndex::search` for each of `searches`, in order, on this thread and one more per
+/// other core (up to 4 in all). The threads take the next few searches as they get to them:
+/// the store writer does not wait for a helper that the parse threads keep from its core. A
+/// few searches are not worth a thread.
+fn search_stories(
+    stories: &StoryIndex,
+    searches: &[(&StoryPrint, DateTime<Utc>)],
+    rules: &StoryRules,
+) -> Vec<Found> {
+    const SHARE: usize = 8;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    if threads < 2 || searches.len() < 8 * SHARE {
+        return searches
+            .iter()
+            .map(|(print, published)| stories.search(print, *published, rules))
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let from = next.fetch_add(SHARE, Ordering::Relaxed);
+            if from >= searches.len() {
+                return done;
+            }
+            for (i, (print, published)) in searches.iter().enumerate().skip(from).take(SHARE) {
+                done.push((i, stories.search(print, *published, rules)));
+            }
+        }
+    };
+    let mut found = std::thread::scope(|scope| {
+        // A helper that cannot be started leaves its share to the others.
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .name("tigris-stories".into())
+                    .spawn_scoped(scope, work)
+                    .ok()
+            })
+            .collect();
+        let mut found = work();
+        for helper in helpers {
+            match helper.join() {
+                Ok(theirs) => found.extend(theirs),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        found
+    });
+    found.sort_unstable_by_key(|(i, _)| *i);
+    found.into_iter().map(|(_, found)| found).collect()
+}
+
+/// The publication time an item's story is reckoned by: its own, or when it was first seen.
+fn story_published(entry: &ClassifiedEntry, now: &str) -> String {
+    entry
+        .keyed
+        .entry
+        .published
+        .map(timestamp)
+        .unwrap_or_else(|| now.to_string())
+}
+
 /// Stores one poll's entries, the feed's new state and its fetch history row.
 fn store_one_poll(
     conn: &Connection,
     poll: &PollRef<'_>,
+    plans: Vec<Plan>,
     rules: &StoryRules,
     stories: &mut StoryIndex,
 ) -> Result<StoreOutcome, StoreError> {
@@ -1242,13 +1378,8 @@ fn store_one_poll(
     } = poll;
     let now = timestamp(fetch.started_at);
     let mut outcome = StoreOutcome::default();
-    for entry in entries.iter() {
-        if is_tombstoned(conn, feed.id, &entry.keyed.entry_key)? {
-            // Pruned by retention; the feed still lists it.
-            outcome.unchanged += 1;
-            continue;
-        }
-        match store_entry(conn, feed.id, entry, &now, rules, stories)? {
+    for (entry, plan) in entries.iter().zip(plans) {
+        match store_entry(conn, feed.id, entry, plan, &now, rules, stories)? {
             EntryFate::New => outcome.new += 1,
             EntryFate::Updated => outcome.updated += 1,
             EntryFate::Unchanged => outcome.unchanged += 1,
@@ -1391,38 +1522,37 @@ fn store_entry(
     tx: &Connection,
     feed_id: i64,
     entry: &ClassifiedEntry,
+    plan: Plan,
     now: &str,
     rules: &StoryRules,
     stories: &mut StoryIndex,
 ) -> Result<EntryFate, StoreError> {
     let keyed = &entry.keyed;
-    let known: Option<(i64, String)> = tx
-        .prepare_cached(
-            "SELECT item_id, content_hash FROM item_sources WHERE feed_id = ?1 AND entry_key = ?2",
-        )?
-        .query_row(params![feed_id, keyed.entry_key], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?;
-
-    if let Some((item_id, source_hash)) = known {
-        if source_hash == keyed.content_hash {
-            return Ok(EntryFate::Unchanged);
-        }
-        tx.prepare_cached(
-            "UPDATE item_sources SET content_hash = ?3, url = ?4, last_seen_at = ?5
+    let searched = match plan {
+        Plan::Tombstoned => return Ok(EntryFate::Unchanged),
+        Plan::Stored {
+            item_id,
+            content_hash,
+        } => {
+            if content_hash == keyed.content_hash {
+                return Ok(EntryFate::Unchanged);
+            }
+            tx.prepare_cached(
+                "UPDATE item_sources SET content_hash = ?3, url = ?4, last_seen_at = ?5
               WHERE feed_id = ?1 AND entry_key = ?2",
-        )?
-        .execute(params![
-            feed_id,
-            keyed.entry_key,
-            keyed.content_hash,
-            keyed.entry.url,
-            now
-        ])?;
-        write_item(tx, ItemRow::Existing(item_id), entry, now)?;
-        return Ok(EntryFate::Updated);
-    }
+            )?
+            .execute(params![
+                feed_id,
+                keyed.entry_key,
+                keyed.content_hash,
+                keyed.entry.url,
+                now
+            ])?;
+            write_item(tx, ItemRow::Existing(item_id), entry, now)?;
+            return Ok(EntryFate::Updated);
+        }
+        Plan::New(searched) => searched,
+    };
 
     let same_story: Option<i64> = match &keyed.canonical_url {
         Some(canonical) => tx
@@ -1443,12 +1573,16 @@ fn store_entry(
             // The story is found, and written, before the item, so that the item row is
             // written once, with its story (an UPDATE rewrites the whole row, text and all).
             // The id is the one SQLite would give it (rowids without AUTOINCREMENT).
-            let published = keyed
-                .entry
-                .published
-                .map(timestamp)
-                .unwrap_or_else(|| now.to_string());
-            let found = find_story(tx, &entry.print, &published, 0, rules, stories)?;
+            let published = story_published(entry, now);
+            let similar = stories.similar_from(
+                tx,
+                &entry.print,
+                parse_time(&published),
+                0,
+                rules,
+                searched,
+            )?;
+            let found = story_of_most_similar(tx, similar)?;
             let item_id: i64 = tx
                 .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM items")?
                 .query_row([], |row| row.get(0))?;
@@ -1561,7 +1695,16 @@ fn find_story(
     rules: &StoryRules,
     stories: &mut StoryIndex,
 ) -> Result<Option<(i64, f64)>, StoreError> {
-    let mut similar = stories.similar(conn, print, parse_time(published), exclude_item, rules)?;
+    let similar = stories.similar(conn, print, parse_time(published), exclude_item, rules)?;
+    story_of_most_similar(conn, similar)
+}
+
+/// The story of the most similar of `similar` (the older item's of two equally similar),
+/// and the similarity.
+fn story_of_most_similar(
+    conn: &Connection,
+    mut similar: Vec<Similar>,
+) -> Result<Option<(i64, f64)>, StoreError> {
     similar.sort_unstable_by(|a, b| {
         b.similarity
             .total_cmp(&a.similarity)

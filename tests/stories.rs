@@ -358,3 +358,83 @@ fn the_in_memory_band_index_finds_items_stored_before_a_restart_or_by_another_pr
         "each event is one story of two reports"
     );
 }
+
+/// A transaction searches the story index for all its new entries at once, on several
+/// threads, before it stores any: an entry must still join the story of one stored earlier in
+/// the same transaction. One poll brings both reports of each event and enough other items
+/// for the searches to be shared between threads.
+#[test]
+fn reports_of_one_event_in_one_poll_are_one_story() {
+    let pairs: Vec<Pair> = joined_pairs().into_iter().take(10).collect();
+    assert!(pairs.len() >= 2, "two reworded pairs the rules join");
+    // Words of letters only, none shared between two of these items.
+    let word = |mut n: usize| -> String {
+        let mut w = String::from("q");
+        while n > 0 {
+            w.push((b'a' + (n % 26) as u8) as char);
+            n /= 26;
+        }
+        w
+    };
+    let mut items = Vec::new();
+    for (k, pair) in pairs.iter().enumerate() {
+        // Adjacent items are published a day apart: within the story window.
+        items.push(report(
+            &pair.a,
+            &format!("a{k}"),
+            &format!("https://outlet.example/a{k}"),
+        ));
+        items.push(report(
+            &pair.b,
+            &format!("b{k}"),
+            &format!("https://outlet.example/b{k}"),
+        ));
+    }
+    let others = 80;
+    for i in 0..others {
+        let text: Vec<String> = (0..30).map(|j| word(1 + i * 100 + j)).collect();
+        items.push(Item::new(
+            &format!("o{i}"),
+            &format!("https://outlet.example/o{i}"),
+            &text[..6].join(" "),
+            &text.join(" "),
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tigris.db");
+    let mut store = tigris::store::Store::open(&db).unwrap();
+    assert_eq!(
+        store_poll(&mut store, "https://outlet.example/feed", &items),
+        items.len() as u64
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let story_of = |guid: &str| -> i64 {
+        conn.query_row(
+            "SELECT i.story_id FROM items i JOIN item_sources s ON s.item_id = i.id WHERE s.guid = ?1",
+            [guid],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    for (k, pair) in pairs.iter().enumerate() {
+        assert_eq!(
+            story_of(&format!("a{k}")),
+            story_of(&format!("b{k}")),
+            "pair {}: both reports in one story",
+            pair.id
+        );
+    }
+    let alone: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM items i JOIN item_sources s ON s.item_id = i.id
+              JOIN stories st ON st.id = i.story_id
+             WHERE s.guid LIKE 'o%' AND st.member_count = 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        alone, others as i64,
+        "each other item is a story of its own"
+    );
+}

@@ -45,19 +45,27 @@ pub(super) struct Similar {
     pub similarity: f64,
 }
 
+/// What `StoryIndex::search` found: the slots that passed its checks, the light band keys
+/// that turned out crowded, and how many slots the index had then. The default is a search
+/// of an empty index, which leaves all of it to `similar_from`.
+#[derive(Default)]
+pub(super) struct Found {
+    slots: Vec<u32>,
+    crowded: Vec<u32>,
+    searched_at: u32,
+}
+
 /// The fingerprints of the stored items of some publication days.
 #[derive(Default)]
 pub(super) struct StoryIndex {
     days: HashMap<i64, Day>,
-    /// Counts lookups; a day remembers the last one that used it, a slot the last one that
-    /// compared it (a candidate sharing several bands is compared once).
+    /// Counts lookups (or batches of them, see `tick`); a day remembers the last one that
+    /// used it.
     clock: u32,
     slots: Vec<Slot>,
     /// By slot, in arrays of their own so that the checks every candidate goes through read
-    /// as little memory as they can: the last lookup that compared it (a candidate sharing
-    /// several bands is compared once), its publication time (Unix milliseconds; `DEAD` for a
+    /// as little memory as they can: its publication time (Unix milliseconds; `DEAD` for a
     /// dead slot), its sketch, and its word bits.
-    compared_in: Vec<u32>,
     published: Vec<i64>,
     sketches: Vec<Sketch>,
     bits: Vec<WordBits>,
@@ -72,10 +80,6 @@ pub(super) struct StoryIndex {
     slot_of: FxHashMap<i64, u32>,
     /// Slots whose item was forgotten; their band entries are skipped until the next rebuild.
     dead: usize,
-    /// The band hits of the lookup under way, and those of its crowds that passed the window
-    /// and the sketch (buffers kept between lookups).
-    hits: Vec<u32>,
-    passed: Vec<u32>,
     /// A write that adds items is under way (see `begin_write`).
     writing: bool,
 }
@@ -140,27 +144,51 @@ impl StoryIndex {
         exclude_item: i64,
         rules: &StoryRules,
     ) -> Result<Vec<Similar>, StoreError> {
-        self.clock = self.clock.wrapping_add(1);
-        if self.clock == 0 {
-            // Stamps from 2^32 lookups ago could be mistaken for this one's.
-            self.compared_in.iter_mut().for_each(|c| *c = 0);
-            self.clock = 1;
-        }
-        let clock = self.clock;
-        let days = day_of(published - rules.window)..=day_of(published + rules.window);
-        self.load_days(conn, days)?;
+        self.tick();
+        self.load_window(conn, published, rules)?;
+        let found = self.search(print, published, rules);
+        self.similar_from(conn, print, published, exclude_item, rules, found)
+    }
 
-        // In passes, each without a branch that depends on the memory it reads, so that the
-        // cache misses of many candidates overlap: the band hits (a crowd's checked as they are
-        // read); each slot once (a candidate sharing several bands is compared once); the
-        // window (a dead slot is never within it) and the sketch; then the few that pass.
+    /// Starts a lookup, or a batch of them (`search` for many items at once): the days a
+    /// lookup loads are stamped with it, and making room never evicts a day the lookups under
+    /// way use.
+    pub(super) fn tick(&mut self) {
+        self.clock = self.clock.wrapping_add(1).max(1);
+    }
+
+    /// Loads the days of the story window of an item published at `published`.
+    pub(super) fn load_window(
+        &mut self,
+        conn: &Connection,
+        published: DateTime<Utc>,
+        rules: &StoryRules,
+    ) -> Result<(), StoreError> {
+        let days = day_of(published - rules.window)..=day_of(published + rules.window);
+        self.load_days(conn, days)
+    }
+
+    /// The first and costly half of a lookup, which reads the index and changes nothing, so
+    /// that a transaction's lookups can run on several threads at once (see the store's
+    /// `search_stories`): the slots that share a band key with `print`, are published within
+    /// the window and pass the sketch and the word bits. The window's days must be loaded
+    /// (`load_window`). `similar_from` finishes it, with the slots added since.
+    ///
+    /// In passes, each without a branch that depends on the memory it reads, so that the cache
+    /// misses of many candidates overlap: the band hits (a crowd's checked as they are read);
+    /// each slot once (a candidate sharing several bands is compared once); the window (a dead
+    /// slot is never within it) and the sketch; then the word bits of the few that pass.
+    pub(super) fn search(
+        &self,
+        print: &StoryPrint,
+        published: DateTime<Utc>,
+        rules: &StoryRules,
+    ) -> Found {
         let when = published.timestamp_millis();
         let window = rules.window.num_milliseconds();
         let ours = cluster::sketch(print);
-        let mut hits = std::mem::take(&mut self.hits);
-        let mut passed = std::mem::take(&mut self.passed);
-        hits.clear();
-        passed.clear();
+        let mut hits = Vec::new();
+        let mut passed = Vec::new();
         let mut crowded = Vec::new();
         for key in cluster::band_keys(print) {
             let key = key as u32;
@@ -189,15 +217,9 @@ impl StoryIndex {
                 crowded.push(key);
             }
         }
-        let mut kept = 0;
-        for i in 0..hits.len() {
-            let slot = hits[i];
-            let stamp = &mut self.compared_in[slot as usize];
-            hits[kept] = slot;
-            kept += usize::from(*stamp != clock);
-            *stamp = clock;
-        }
-        hits.truncate(kept);
+        // Each slot once: sorted, which also makes the next pass read the arrays in order.
+        hits.sort_unstable();
+        hits.dedup();
         let mut kept = 0;
         for i in 0..hits.len() {
             let index = hits[i] as usize;
@@ -210,24 +232,84 @@ impl StoryIndex {
         hits.truncate(kept);
         // The crowds' survivors, each once (one that a light key also gave is in already, or
         // was ruled out by the same checks).
-        for &slot in &passed {
-            let stamp = &mut self.compared_in[slot as usize];
-            if *stamp != clock {
-                *stamp = clock;
-                hits.push(slot);
-            }
+        hits.extend_from_slice(&passed);
+        hits.sort_unstable();
+        hits.dedup();
+        self.keep_word_bits_matches(&mut hits, print, rules);
+        Found {
+            slots: hits,
+            crowded,
+            searched_at: self.slots.len() as u32,
         }
-        // The survivors are few but each is a cache miss or more: their word bits are read in
-        // a pass of their own too (a dead slot's or the excluded item's are harmless to read).
+    }
+
+    /// Keeps the slots whose word bits say they may be the same story as `print`. The
+    /// survivors are few but each is a cache miss or more: their word bits are read in a pass
+    /// of their own (a dead slot's or the excluded item's are harmless to read).
+    fn keep_word_bits_matches(&self, slots: &mut Vec<u32>, print: &StoryPrint, rules: &StoryRules) {
         let ours = WordBits::of(&print.words);
         let mut kept = 0;
-        for i in 0..hits.len() {
-            let index = hits[i] as usize;
+        for i in 0..slots.len() {
+            let index = slots[i] as usize;
             let may_be = cluster::may_be_same_story(&ours, &self.bits[index], rules.threshold);
-            hits[kept] = hits[i];
+            slots[kept] = slots[i];
             kept += usize::from(may_be);
         }
-        hits.truncate(kept);
+        slots.truncate(kept);
+    }
+
+    /// Finishes a lookup `search` began: adds the slots added to the index since (the
+    /// transaction's items stored before this one) that share a band key with `print` and pass
+    /// the same checks, and compares the word sets of all that are left.
+    pub(super) fn similar_from(
+        &mut self,
+        conn: &Connection,
+        print: &StoryPrint,
+        published: DateTime<Utc>,
+        exclude_item: i64,
+        rules: &StoryRules,
+        found: Found,
+    ) -> Result<Vec<Similar>, StoreError> {
+        let Found {
+            slots: mut hits,
+            crowded,
+            searched_at,
+        } = found;
+        if (searched_at as usize) < self.slots.len() {
+            let when = published.timestamp_millis();
+            let window = rules.window.num_milliseconds();
+            let ours = cluster::sketch(print);
+            let mut recent: Vec<u32> = Vec::new();
+            for key in cluster::band_keys(print) {
+                let key = key as u32;
+                match self.crowd_of.get(&key) {
+                    // A crowd's newest entries are its last.
+                    Some(&crowd) => recent.extend(
+                        self.crowds[crowd as usize]
+                            .slots
+                            .iter()
+                            .rev()
+                            .take_while(|&&slot| slot >= searched_at),
+                    ),
+                    None => recent.extend(
+                        self.bands
+                            .iter_hash(hash(key))
+                            .filter(|&&(k, slot)| k == key && slot >= searched_at)
+                            .map(|&(_, slot)| slot),
+                    ),
+                }
+            }
+            recent.sort_unstable();
+            recent.dedup();
+            recent.retain(|&slot| {
+                let index = slot as usize;
+                (self.published[index] - when).abs() <= window
+                    && cluster::sketch_matches(&ours, &self.sketches[index])
+                        >= cluster::MIN_SKETCH_MATCHES
+            });
+            self.keep_word_bits_matches(&mut recent, print, rules);
+            hits.extend(recent);
+        }
         let mut found = Vec::new();
         if !hits.is_empty() {
             let mut words_of =
@@ -268,8 +350,6 @@ impl StoryIndex {
                 }
             }
         }
-        self.hits = hits;
-        self.passed = passed;
         for key in crowded {
             self.gather(key);
         }
@@ -282,9 +362,16 @@ impl StoryIndex {
         if self.crowd_of.contains_key(&key) {
             return;
         }
-        let mut crowd = Crowd::default();
+        let mut slots = Vec::new();
         while let Ok(entry) = self.bands.find_entry(hash(key), |e| e.0 == key) {
             let ((_, slot), _) = entry.remove();
+            slots.push(slot);
+        }
+        // In the order they were added, as later ones are: `similar_from` reads a crowd's
+        // newest entries from its end.
+        slots.sort_unstable();
+        let mut crowd = Crowd::default();
+        for slot in slots {
             let index = slot as usize;
             crowd.push(slot, self.published[index], self.sketches[index]);
         }
@@ -416,7 +503,6 @@ impl StoryIndex {
         let published = published.timestamp_millis();
         let sketch = cluster::sketch(print);
         self.slots.push(Slot { item_id });
-        self.compared_in.push(0);
         self.published.push(published);
         self.sketches.push(sketch);
         self.bits.push(WordBits::of(&print.words));
@@ -669,6 +755,74 @@ mod tests {
             .similar(&conn, &ours, at(day + 3, 22), -1, &rules)
             .unwrap());
         assert_eq!(after, vec![1_000]);
+    }
+
+    #[test]
+    fn a_search_finished_later_finds_the_items_added_in_between_once() {
+        let conn = table();
+        let rules = StoryRules::default();
+        let day = 20_000;
+        let ids = |found: Vec<Similar>| {
+            let mut ids: Vec<i64> = found.iter().map(|s| s.item_id).collect();
+            ids.sort_unstable();
+            ids
+        };
+        let story = |i: i64| print(&format!("Rockets hit Ain al-Asad base, report {i}"));
+        let ours = story(-1);
+
+        // Light keys only: one item before the search, one after.
+        let mut index = index_with_days(day - 3..=day + 3);
+        add(&conn, &mut index, 1, at(day, 1), &story(1));
+        let found = index.search(&ours, at(day, 2), &rules);
+        add(&conn, &mut index, 2, at(day, 1), &story(2));
+        let later = index
+            .similar_from(&conn, &ours, at(day, 2), -1, &rules, found)
+            .unwrap();
+        assert_eq!(ids(later), vec![1, 2]);
+        // A search of nothing (the default) leaves the whole index to the second half.
+        let whole = index
+            .similar_from(&conn, &ours, at(day, 2), -1, &rules, Found::default())
+            .unwrap();
+        assert_eq!(ids(whole), vec![1, 2]);
+
+        // Crowded keys: the items added after the search are read from the crowds' ends,
+        // also when the keys moved to crowds after the search.
+        let conn = table();
+        let mut index = index_with_days(day - 3..=day + 3);
+        let items = StoryIndex::CROWD as i64 + 20;
+        for id in 1..=items {
+            add(&conn, &mut index, id, at(day, 1), &story(id));
+        }
+        let before_crowds = index.search(&ours, at(day, 2), &rules);
+        // Added after that search but before its keys move to crowds.
+        add(&conn, &mut index, items + 1, at(day, 3), &story(items + 1));
+        assert!(index.crowds.is_empty(), "not gathered yet");
+        let first = ids(index.similar(&conn, &ours, at(day, 2), -1, &rules).unwrap());
+        assert_eq!(first, (1..=items + 1).collect::<Vec<_>>());
+        assert!(!index.crowds.is_empty(), "the shared keys moved to crowds");
+        assert!(
+            index
+                .crowds
+                .iter()
+                .all(|crowd| crowd.slots.windows(2).all(|w| w[0] < w[1])),
+            "a crowd's entries are in the order they were added, newest last"
+        );
+        let in_crowds = index.search(&ours, at(day, 2), &rules);
+        add(&conn, &mut index, items + 2, at(day, 3), &story(items + 2));
+        add(
+            &conn,
+            &mut index,
+            items + 3,
+            at(day + 3, 23),
+            &story(items + 3),
+        );
+        let expected: Vec<i64> = (1..=items + 2).collect();
+        for found in [before_crowds, in_crowds] {
+            let later = ids(index
+                .similar_from(&conn, &ours, at(day, 2), -1, &rules, found)
+                .unwrap());
+            assert_eq!(later, expected, "each once, and none outside the window");
+        }
     }
 
     #[test]
