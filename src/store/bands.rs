@@ -220,16 +220,7 @@ impl StoryIndex {
         // Each slot once: sorted, which also makes the next pass read the arrays in order.
         hits.sort_unstable();
         hits.dedup();
-        let mut kept = 0;
-        for i in 0..hits.len() {
-            let index = hits[i] as usize;
-            let near = (self.published[index] - when).abs() <= window;
-            let alike = cluster::sketch_matches(&ours, &self.sketches[index])
-                >= cluster::MIN_SKETCH_MATCHES;
-            hits[kept] = hits[i];
-            kept += usize::from(near & alike);
-        }
-        hits.truncate(kept);
+        self.keep_near_and_alike(&mut hits, &ours, when, window);
         // The crowds' survivors, each once (one that a light key also gave is in already, or
         // was ruled out by the same checks).
         hits.extend_from_slice(&passed);
@@ -241,6 +232,21 @@ impl StoryIndex {
             crowded,
             searched_at: self.slots.len() as u32,
         }
+    }
+
+    /// Keeps the slots published within `window` of `when` (Unix milliseconds; a dead slot
+    /// never is) whose sketch is alike enough to `ours`.
+    fn keep_near_and_alike(&self, slots: &mut Vec<u32>, ours: &Sketch, when: i64, window: i64) {
+        let mut kept = 0;
+        for i in 0..slots.len() {
+            let index = slots[i] as usize;
+            let near = (self.published[index] - when).abs() <= window;
+            let alike =
+                cluster::sketch_matches(ours, &self.sketches[index]) >= cluster::MIN_SKETCH_MATCHES;
+            slots[kept] = slots[i];
+            kept += usize::from(near & alike);
+        }
+        slots.truncate(kept);
     }
 
     /// Keeps the slots whose word bits say they may be the same story as `print`. The
@@ -301,12 +307,7 @@ impl StoryIndex {
             }
             recent.sort_unstable();
             recent.dedup();
-            recent.retain(|&slot| {
-                let index = slot as usize;
-                (self.published[index] - when).abs() <= window
-                    && cluster::sketch_matches(&ours, &self.sketches[index])
-                        >= cluster::MIN_SKETCH_MATCHES
-            });
+            self.keep_near_and_alike(&mut recent, &ours, when, window);
             self.keep_word_bits_matches(&mut recent, print, rules);
             hits.extend(recent);
         }
