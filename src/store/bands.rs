@@ -55,6 +55,11 @@ pub(super) struct Found {
     searched_at: u32,
 }
 
+/// A day's fingerprints (`load_day`): ?1 the day's start, ?2 the next day's, as `timestamp`
+/// writes them. The first condition is what lets the index `story_prints_day` serve it.
+pub(super) const LOAD_DAY: &str = "SELECT item_id, published_at, words, signature FROM story_prints
+  WHERE substr(published_at, 1, 10) = substr(?1, 1, 10) AND published_at >= ?1 AND published_at < ?2";
+
 /// The fingerprints of the stored items of some publication days.
 #[derive(Default)]
 pub(super) struct StoryIndex {
@@ -484,7 +489,9 @@ impl StoryIndex {
     }
 
     /// Reads a day's items' fingerprints. `published_at` is always written by `timestamp`
-    /// (fixed-width RFC 3339 in UTC), so the day is a range of the text.
+    /// (RFC 3339 in UTC), so the day is a range of the text; its first ten characters, the
+    /// date, are the key of the index `story_prints_day` (a year outside 0-9999 makes that
+    /// key wider than a day, and the range keeps only the day's rows).
     fn load_day(&mut self, conn: &Connection, day: i64) -> Result<Vec<u32>, StoreError> {
         let bound =
             |day: i64| DateTime::from_timestamp(day.saturating_mul(86_400), 0).map(timestamp);
@@ -493,10 +500,7 @@ impl StoryIndex {
             // Outside the dates chrono represents: no item can be published then.
             return Ok(slots);
         };
-        let mut stmt = conn.prepare_cached(
-            "SELECT item_id, published_at, words, signature FROM story_prints
-              WHERE published_at >= ?1 AND published_at < ?2",
-        )?;
+        let mut stmt = conn.prepare_cached(LOAD_DAY)?;
         let mut rows = stmt.query([from, to])?;
         while let Some(row) = rows.next()? {
             let item_id: i64 = row.get(0)?;
@@ -624,7 +628,8 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE story_prints (item_id INTEGER PRIMARY KEY, published_at TEXT NOT NULL,
-                                        words BLOB NOT NULL, signature BLOB NOT NULL)",
+                                        words BLOB NOT NULL, signature BLOB NOT NULL);
+             CREATE INDEX story_prints_day ON story_prints (substr(published_at, 1, 10), item_id);",
         )
         .unwrap();
         conn
