@@ -137,12 +137,59 @@ pub struct Evidence {
     pub weight: f64,
 }
 
+impl Classification {
+    /// `subtopics` as the store's `classifications.subtopics` column holds it.
+    pub fn subtopics_json(&self) -> String {
+        serde_json::to_string(&self.subtopics).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// `evidence` as the store's `classifications.evidence` column holds it.
+    pub fn evidence_json(&self) -> String {
+        serde_json::to_string(&self.evidence).unwrap_or_else(|_| "[]".into())
+    }
+}
+
 /// An entry ready to store: keyed, classified, and fingerprinted for story clustering.
 #[derive(Debug, Clone)]
 pub struct ClassifiedEntry {
     pub keyed: KeyedEntry,
     pub classifications: Vec<Classification>,
     pub print: crate::cluster::StoryPrint,
+    /// The JSON columns, written where the entry was classified (a parse thread), so that
+    /// the store writer, whom every poll waits for, only binds them (making them was ~4 % of
+    /// the writer's CPU in a cold poll). Made by `ClassifiedEntry::new` from the fields above.
+    pub json: EntryJson,
+}
+
+/// An entry's JSON columns: `items.categories`, and by classification (in order)
+/// `classifications.subtopics` and `classifications.evidence`.
+#[derive(Debug, Clone)]
+pub struct EntryJson {
+    pub categories: String,
+    pub classifications: Vec<(String, String)>,
+}
+
+impl ClassifiedEntry {
+    pub fn new(
+        keyed: KeyedEntry,
+        classifications: Vec<Classification>,
+        print: crate::cluster::StoryPrint,
+    ) -> ClassifiedEntry {
+        let json = EntryJson {
+            categories: serde_json::to_string(&keyed.entry.categories)
+                .unwrap_or_else(|_| "[]".into()),
+            classifications: classifications
+                .iter()
+                .map(|c| (c.subtopics_json(), c.evidence_json()))
+                .collect(),
+        };
+        ClassifiedEntry {
+            keyed,
+            classifications,
+            print,
+            json,
+        }
+    }
 }
 
 /// What storing one feed's entries did.

@@ -734,7 +734,12 @@ impl Store {
         let now = timestamp(now);
         let tx = self.conn.transaction()?;
         for (item_id, classifications) in scored {
-            write_classifications(&tx, *item_id, classifications, &now, Rows::Replacing)?;
+            let json: Vec<_> = classifications
+                .iter()
+                .map(|c| (c.subtopics_json(), c.evidence_json()))
+                .collect();
+            let each = classifications.iter().zip(&json);
+            write_classifications(&tx, *item_id, each, &now, Rows::Replacing)?;
         }
         tx.commit()?;
         Ok(())
@@ -1637,7 +1642,7 @@ fn write_item(
 ) -> Result<(), StoreError> {
     let keyed = &entry.keyed;
     let e = &keyed.entry;
-    let categories = serde_json::to_string(&e.categories).unwrap_or_else(|_| "[]".into());
+    let categories = &entry.json.categories;
     let published_at = e.published.map(timestamp);
     let updated_at = e.updated.map(timestamp);
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![
@@ -1648,7 +1653,7 @@ fn write_item(
         &e.summary,
         &e.content_html,
         &e.text,
-        &categories,
+        categories,
         &published_at,
         &updated_at,
         &keyed.content_hash,
@@ -1684,7 +1689,9 @@ fn write_item(
         ItemRow::New { .. } => Rows::New,
         ItemRow::Existing(_) => Rows::Replacing,
     };
-    write_classifications(tx, item_id, &entry.classifications, now, rows)
+    let json = entry.json.classifications.iter();
+    let each = entry.classifications.iter().zip(json);
+    write_classifications(tx, item_id, each, now, rows)
 }
 
 /// The story an item with this fingerprint, published at `published`, belongs to: the story
@@ -1899,14 +1906,15 @@ fn record_success(
 }
 
 /// Inserts or replaces an item's classifications.
-fn write_classifications(
+/// Writes an item's classifications, each with its JSON columns (subtopics, evidence).
+fn write_classifications<'a>(
     tx: &Connection,
     item_id: i64,
-    classifications: &[Classification],
+    classifications: impl Iterator<Item = (&'a Classification, &'a (String, String))>,
     now: &str,
     rows: Rows,
 ) -> Result<(), StoreError> {
-    for c in classifications {
+    for (c, (subtopics, evidence)) in classifications {
         insert_else_replace(
             tx,
             rows,
@@ -1923,8 +1931,8 @@ fn write_classifications(
                 c.topic,
                 c.score,
                 c.relevant,
-                serde_json::to_string(&c.subtopics).unwrap_or_else(|_| "[]".into()),
-                serde_json::to_string(&c.evidence).unwrap_or_else(|_| "[]".into()),
+                subtopics,
+                evidence,
                 c.classifier,
                 now
             ],

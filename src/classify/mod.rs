@@ -122,11 +122,7 @@ impl Classifier {
             .map(|keyed| {
                 let classifications = self.classify(&keyed.entry.title, &keyed.entry.text);
                 let print = crate::cluster::fingerprint(&keyed.entry.title, &keyed.entry.text);
-                ClassifiedEntry {
-                    keyed,
-                    classifications,
-                    print,
-                }
+                ClassifiedEntry::new(keyed, classifications, print)
             })
             .collect()
     }
