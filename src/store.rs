@@ -1905,8 +1905,8 @@ fn record_success(
     Ok(())
 }
 
-/// Inserts or replaces an item's classifications.
-/// Writes an item's classifications, each with its JSON columns (subtopics, evidence).
+/// Inserts or replaces an item's classifications, each with its JSON columns (subtopics,
+/// evidence).
 fn write_classifications<'a>(
     tx: &Connection,
     item_id: i64,
