@@ -582,11 +582,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.ensure_unmoved()?;
         let tx = self.conn.transaction()?;
-        tx.execute(
+        // Cached, as every statement of an unchanged poll: a re-poll of 1,000 feeds that all
+        // answer 304 runs them 1,000 times, and SQLite's parser showed in its profile.
+        tx.prepare_cached(
             "UPDATE feeds SET etag = COALESCE(?2, etag), last_modified = COALESCE(?3, last_modified)
               WHERE id = ?1",
-            params![feed.id, fetch.etag, fetch.last_modified],
-        )?;
+        )?
+        .execute(params![feed.id, fetch.etag, fetch.last_modified])?;
         record_success(&tx, feed, fetch)?;
         insert_fetch(
             &tx,
@@ -611,20 +613,20 @@ impl Store {
         let now = timestamp(fetch.started_at);
         self.ensure_unmoved()?;
         let tx = self.conn.transaction()?;
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE feeds SET last_checked_at = ?2, next_check_at = ?3,
                     consecutive_failures = consecutive_failures + 1, last_error = ?4,
                     state = ?5, failing_since = ?6
               WHERE id = ?1",
-            params![
-                feed.id,
-                now,
-                timestamp(fetch.next_check_at),
-                error,
-                fetch.state.as_str(),
-                fetch.failing_since.map(timestamp)
-            ],
-        )?;
+        )?
+        .execute(params![
+            feed.id,
+            now,
+            timestamp(fetch.next_check_at),
+            error,
+            fetch.state.as_str(),
+            fetch.failing_since.map(timestamp)
+        ])?;
         insert_fetch(
             &tx,
             feed.id,
@@ -1872,19 +1874,19 @@ fn record_success(
         }
         Some(target) => (Some(target.clone()), 1),
     };
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE feeds SET last_checked_at = ?2, last_success_at = ?2, next_check_at = ?3,
                 consecutive_failures = 0, last_error = NULL, state = 'ok', failing_since = NULL,
                 redirect_to = ?4, redirect_seen = ?5
           WHERE id = ?1",
-        params![
-            feed.id,
-            now,
-            timestamp(fetch.next_check_at),
-            redirect_to,
-            redirect_seen
-        ],
-    )?;
+    )?
+    .execute(params![
+        feed.id,
+        now,
+        timestamp(fetch.next_check_at),
+        redirect_to,
+        redirect_seen
+    ])?;
     if let (Some(target), true) = (redirect_to, redirect_seen >= 2) {
         let taken: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM feeds WHERE url = ?1 AND id <> ?2)",
