@@ -60,9 +60,10 @@ pub struct FeedReport {
     pub duration: Duration,
 }
 
-/// What the blocking half of a refresh leaves to do.
+/// What the blocking half of a refresh leaves to do: store a poll that needed no parse (a
+/// 304, or the same body as last time), or a parsed one.
 enum Processed {
-    Done(Refreshed),
+    Unchanged(FetchRecord, Refreshed),
     ToStore(Box<PolledFeed>),
 }
 
@@ -116,19 +117,47 @@ pub struct Pipeline {
     writer: std::sync::mpsc::Sender<StoreJob>,
 }
 
-/// A parsed poll waiting for the store writer, and where its outcome goes.
-struct StoreJob {
-    poll: PolledFeed,
-    /// The outcome, and the poll itself: the task that waits for it frees it, off the
-    /// writer's thread (freeing a stored poll's entries was ~4 % of the writer's CPU in a
-    /// cold poll).
-    stored: oneshot::Sender<(Result<StoreOutcome, StoreError>, PolledFeed)>,
+/// A poll waiting for the store writer, and where its outcome goes.
+enum StoreJob {
+    Parsed {
+        poll: PolledFeed,
+        /// The outcome, and the poll itself: the task that waits for it frees it, off the
+        /// writer's thread (freeing a stored poll's entries was ~4 % of the writer's CPU in a
+        /// cold poll).
+        stored: oneshot::Sender<(Result<StoreOutcome, StoreError>, PolledFeed)>,
+    },
+    /// A poll that needed no parse: its fetch record, and the fetch history's outcome name.
+    Unchanged {
+        feed: FeedSource,
+        fetch: FetchRecord,
+        outcome: &'static str,
+        stored: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
-/// The one thread that stores parsed polls. It takes every poll that has queued up while it
-/// was writing (up to [`StoreWriter::MAX_ENTRIES`] entries) and stores them in one
-/// transaction: one commit and one full-text index segment for many feeds, instead of one
-/// each. If the transaction fails, its polls are stored again one by one. When the store is
+/// A `StoreJob::Unchanged`'s fields, in order.
+type UnchangedJob = (
+    FeedSource,
+    FetchRecord,
+    &'static str,
+    oneshot::Sender<Result<(), StoreError>>,
+);
+
+impl StoreJob {
+    /// What it adds to a transaction, in entries (an unchanged poll's rows count as one).
+    fn entries(&self) -> usize {
+        match self {
+            StoreJob::Parsed { poll, .. } => poll.entries.len(),
+            StoreJob::Unchanged { .. } => 1,
+        }
+    }
+}
+
+/// The one thread that stores polls. It takes every poll that has queued up while it was
+/// writing (up to [`StoreWriter::MAX_ENTRIES`] entries) and stores them in one transaction
+/// (the parsed ones) and one more (those that needed no parse): one commit and one full-text
+/// index segment for many feeds, instead of one each. If a transaction fails, its polls are
+/// stored again one by one. When the store is
 /// the slower stage, the queue grows and so do the transactions; when it is not, a poll is
 /// stored as soon as it arrives.
 struct StoreWriter {
@@ -170,13 +199,13 @@ impl StoreWriter {
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             };
-            let mut entries = first.poll.entries.len();
+            let mut entries = first.entries();
             let mut batch = vec![first];
             while entries < Self::MAX_ENTRIES {
                 let Ok(next) = self.inbox.try_recv() else {
                     break;
                 };
-                entries += next.poll.entries.len();
+                entries += next.entries();
                 batch.push(next);
             }
             self.store(batch);
@@ -190,8 +219,29 @@ impl StoreWriter {
     }
 
     fn store(&self, batch: Vec<StoreJob>) {
-        let (polls, replies): (Vec<PolledFeed>, Vec<_>) =
-            batch.into_iter().map(|job| (job.poll, job.stored)).unzip();
+        let mut polls = Vec::new();
+        let mut replies = Vec::new();
+        let mut unchanged = Vec::new();
+        for job in batch {
+            match job {
+                StoreJob::Parsed { poll, stored } => {
+                    polls.push(poll);
+                    replies.push(stored);
+                }
+                StoreJob::Unchanged {
+                    feed,
+                    fetch,
+                    outcome,
+                    stored,
+                } => unchanged.push((feed, fetch, outcome, stored)),
+            }
+        }
+        if !unchanged.is_empty() {
+            self.store_unchanged(unchanged);
+        }
+        if polls.is_empty() {
+            return;
+        }
         // A panic is a bug, but it must not stop every later poll from being stored: the
         // batch's senders are dropped (each poll reports an internal error) and the thread
         // goes on. The transaction rolled back when its guard dropped, and the store drops
@@ -216,6 +266,30 @@ impl StoreWriter {
             for ((reply, result), poll) in replies.into_iter().zip(each).zip(polls) {
                 // The refresh may have been abandoned at shutdown: nobody waits.
                 let _ = reply.send((result, poll));
+            }
+        }
+    }
+}
+
+impl StoreWriter {
+    /// Polls that needed no parse, in one transaction; if it fails, one by one (each then
+    /// gets its own error), as for parsed polls.
+    fn store_unchanged(&self, jobs: Vec<UnchangedJob>) {
+        let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut store = lock(&self.store);
+            let polls: Vec<_> = jobs.iter().map(|(f, r, o, _)| (f, r, *o)).collect();
+            match store.store_unchanged_all(&polls) {
+                Ok(()) => polls.iter().map(|_| Ok(())).collect::<Vec<_>>(),
+                Err(_) if polls.len() > 1 => polls
+                    .iter()
+                    .map(|(feed, fetch, outcome)| store.store_unchanged(feed, fetch, outcome))
+                    .collect(),
+                Err(e) => vec![Err(e)],
+            }
+        }));
+        if let Ok(each) = stored {
+            for ((_, _, _, reply), result) in jobs.into_iter().zip(each) {
+                let _ = reply.send(result);
             }
         }
     }
@@ -459,7 +533,9 @@ impl Pipeline {
                     })
                 });
                 match processed {
-                    Ok(Processed::Done(refreshed)) => Ok(refreshed),
+                    Ok(Processed::Unchanged(record, refreshed)) => {
+                        self.store_unchanged(&feed, record, refreshed).await
+                    }
                     Ok(Processed::ToStore(poll)) => self.store_poll(*poll).await,
                     Err(e) => Err(e),
                 }
@@ -518,12 +594,9 @@ impl Pipeline {
     async fn store_poll(&self, poll: PolledFeed) -> Result<Refreshed, PipelineError> {
         let url = feed_url(&poll.feed);
         let (stored, outcome) = oneshot::channel();
-        let lost = || PipelineError::Internal {
-            url: url.clone(),
-            reason: "the store writer failed before storing this poll (a bug: see the log)".into(),
-        };
+        let lost = || writer_lost(&url);
         self.writer
-            .send(StoreJob { poll, stored })
+            .send(StoreJob::Parsed { poll, stored })
             .map_err(|_| lost())?;
         let (outcome, poll) = outcome.await.map_err(|_| lost())?;
         drop(poll);
@@ -534,9 +607,35 @@ impl Pipeline {
         Ok(Refreshed::Stored(outcome))
     }
 
+    /// Hands a poll that needed no parse to the store writer and waits until it is committed.
+    async fn store_unchanged(
+        &self,
+        feed: &FeedSource,
+        fetch: FetchRecord,
+        refreshed: Refreshed,
+    ) -> Result<Refreshed, PipelineError> {
+        let url = feed_url(feed);
+        let lost = || writer_lost(&url);
+        let outcome = match refreshed {
+            Refreshed::UnchangedBody => "unchanged_body",
+            _ => "not_modified",
+        };
+        let (stored, done) = oneshot::channel();
+        self.writer
+            .send(StoreJob::Unchanged {
+                feed: feed.clone(),
+                fetch,
+                outcome,
+                stored,
+            })
+            .map_err(|_| lost())?;
+        done.await.map_err(|_| lost())??;
+        Ok(refreshed)
+    }
+
     /// The CPU-bound half of a refresh, run on a blocking thread: parse, dedup keys,
-    /// classification. A poll that needs no parse is recorded here; a parsed one is returned
-    /// for the store writer.
+    /// classification. What is left to store, parsed or not, is returned for the store
+    /// writer.
     fn process_blocking(
         &self,
         feed: &FeedSource,
@@ -556,8 +655,7 @@ impl Pipeline {
         let Some(body) = fetched.body.as_deref() else {
             let hint = header_hint(None, None);
             self.plan(feed, &mut record, CheckOutcome::Success { hint });
-            lock(&self.store).store_unchanged(feed, &record, "not_modified")?;
-            return Ok(Processed::Done(Refreshed::NotModified));
+            return Ok(Processed::Unchanged(record, Refreshed::NotModified));
         };
         record.etag = fetched.etag.clone();
         record.last_modified = fetched.last_modified.clone();
@@ -566,8 +664,7 @@ impl Pipeline {
         if feed.body_hash.as_deref() == Some(body_hash.as_str()) {
             let hint = header_hint(None, None);
             self.plan(feed, &mut record, CheckOutcome::Success { hint });
-            lock(&self.store).store_unchanged(feed, &record, "unchanged_body")?;
-            return Ok(Processed::Done(Refreshed::UnchangedBody));
+            return Ok(Processed::Unchanged(record, Refreshed::UnchangedBody));
         }
 
         let mut parsed = parse::parse_feed(
@@ -866,6 +963,14 @@ pub fn prune(
     lock(store).record_run(PRUNE_TASK, now, &summary)?;
     tracing::info!("retention: {summary}");
     Ok(plan)
+}
+
+/// A poll's error when the store writer dropped it without an answer: it panicked (a bug).
+fn writer_lost(url: &str) -> PipelineError {
+    PipelineError::Internal {
+        url: url.to_string(),
+        reason: "the store writer failed before storing this poll (a bug: see the log)".into(),
+    }
 }
 
 fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
