@@ -183,15 +183,17 @@ impl StoreWriter {
     /// Until every sender is gone (the pipeline and its clones dropped).
     fn run(self) {
         // Freed memory is handed back at most every `TRIM_EVERY` while polls are stored, and
-        // once the writer has been idle that long; then the WAL file is emptied too.
+        // once the writer has been idle that long. The WAL file is emptied at every idle
+        // moment until it is empty: a reader's snapshot (the server rendering the feed the
+        // last commit changed) makes an attempt give up.
         let mut trimmed = Instant::now();
         let mut untrimmed = false;
         loop {
             let first = match self.inbox.recv_timeout(TRIM_EVERY) {
                 Ok(first) => first,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    lock(&self.store).settle_wal();
                     if std::mem::take(&mut untrimmed) {
-                        lock(&self.store).settle_wal();
                         release_freed_memory();
                         trimmed = Instant::now();
                     }
@@ -515,23 +517,30 @@ impl Pipeline {
 
         let result = match fetched {
             Ok(fetched) => {
-                let pipeline = self.clone();
-                let source = feed.clone();
-                let record = record.clone();
-                // The semaphore is never closed; without a permit the parse runs anyway.
-                let parser = self.parsers.clone().acquire_owned().await.ok();
-                let processed = tokio::task::spawn_blocking(move || {
-                    let processed = pipeline.process_blocking(&source, fetched, record);
-                    drop(parser);
-                    processed
-                })
-                .await
-                .unwrap_or_else(|e| {
-                    Err(PipelineError::Internal {
-                        url: feed_url(&feed),
-                        reason: e.to_string(),
+                let processed = if fetched.body.is_none() {
+                    // A 304 has no body: nothing to hash or parse, only its next check to plan
+                    // (a few microseconds), done here rather than through a parse permit and a
+                    // blocking thread (two thread hand-offs a feed in an unchanged re-poll).
+                    self.process_blocking(&feed, fetched, record.clone())
+                } else {
+                    let pipeline = self.clone();
+                    let source = feed.clone();
+                    let record = record.clone();
+                    // The semaphore is never closed; without a permit the parse runs anyway.
+                    let parser = self.parsers.clone().acquire_owned().await.ok();
+                    tokio::task::spawn_blocking(move || {
+                        let processed = pipeline.process_blocking(&source, fetched, record);
+                        drop(parser);
+                        processed
                     })
-                });
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(PipelineError::Internal {
+                            url: feed_url(&feed),
+                            reason: e.to_string(),
+                        })
+                    })
+                };
                 match processed {
                     Ok(Processed::Unchanged(record, refreshed)) => {
                         self.store_unchanged(&feed, record, refreshed).await
@@ -633,9 +642,9 @@ impl Pipeline {
         Ok(refreshed)
     }
 
-    /// The CPU-bound half of a refresh, run on a blocking thread: parse, dedup keys,
-    /// classification. What is left to store, parsed or not, is returned for the store
-    /// writer.
+    /// The CPU-bound half of a refresh, run on a blocking thread (but for a 304, which has no
+    /// body and only plans its next check): parse, dedup keys, classification. What is left to
+    /// store, parsed or not, is returned for the store writer.
     fn process_blocking(
         &self,
         feed: &FeedSource,

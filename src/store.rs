@@ -1101,8 +1101,14 @@ impl Store {
     /// Called when the writer has nothing more to store for now: the checkpoint thread copies
     /// what is left of the WAL into the database file and empties the WAL file, which a large
     /// poll left at up to 256 MiB. It gives up at once, to try again at the next idle moment,
-    /// when a reader still holds an older snapshot or a write has begun.
+    /// when a reader still holds an older snapshot or a write has begun. Nothing to do when
+    /// the WAL file is empty already.
     pub fn settle_wal(&self) {
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        if std::fs::metadata(&wal).map_or(true, |m| m.len() == 0) {
+            return;
+        }
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.truncate.store(true, Ordering::Relaxed);
             // A nudge already waiting reads the flag.
