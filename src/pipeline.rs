@@ -126,29 +126,23 @@ enum StoreJob {
         /// cold poll).
         stored: oneshot::Sender<(Result<StoreOutcome, StoreError>, PolledFeed)>,
     },
-    /// A poll that needed no parse: its fetch record, and the fetch history's outcome name.
-    Unchanged {
-        feed: FeedSource,
-        fetch: FetchRecord,
-        outcome: &'static str,
-        stored: oneshot::Sender<Result<(), StoreError>>,
-    },
+    Unchanged(UnchangedPoll),
 }
 
-/// A `StoreJob::Unchanged`'s fields, in order.
-type UnchangedJob = (
-    FeedSource,
-    FetchRecord,
-    &'static str,
-    oneshot::Sender<Result<(), StoreError>>,
-);
+/// A poll that needed no parse: its fetch record, and the fetch history's outcome name.
+struct UnchangedPoll {
+    feed: FeedSource,
+    fetch: FetchRecord,
+    outcome: &'static str,
+    stored: oneshot::Sender<Result<(), StoreError>>,
+}
 
 impl StoreJob {
     /// What it adds to a transaction, in entries (an unchanged poll's rows count as one).
     fn entries(&self) -> usize {
         match self {
             StoreJob::Parsed { poll, .. } => poll.entries.len(),
-            StoreJob::Unchanged { .. } => 1,
+            StoreJob::Unchanged(_) => 1,
         }
     }
 }
@@ -230,12 +224,7 @@ impl StoreWriter {
                     polls.push(poll);
                     replies.push(stored);
                 }
-                StoreJob::Unchanged {
-                    feed,
-                    fetch,
-                    outcome,
-                    stored,
-                } => unchanged.push((feed, fetch, outcome, stored)),
+                StoreJob::Unchanged(poll) => unchanged.push(poll),
             }
         }
         if !unchanged.is_empty() {
@@ -271,15 +260,16 @@ impl StoreWriter {
             }
         }
     }
-}
 
-impl StoreWriter {
     /// Polls that needed no parse, in one transaction; if it fails, one by one (each then
     /// gets its own error), as for parsed polls.
-    fn store_unchanged(&self, jobs: Vec<UnchangedJob>) {
+    fn store_unchanged(&self, jobs: Vec<UnchangedPoll>) {
         let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut store = lock(&self.store);
-            let polls: Vec<_> = jobs.iter().map(|(f, r, o, _)| (f, r, *o)).collect();
+            let polls: Vec<_> = jobs
+                .iter()
+                .map(|job| (&job.feed, &job.fetch, job.outcome))
+                .collect();
             match store.store_unchanged_all(&polls) {
                 Ok(()) => polls.iter().map(|_| Ok(())).collect::<Vec<_>>(),
                 Err(_) if polls.len() > 1 => polls
@@ -290,8 +280,8 @@ impl StoreWriter {
             }
         }));
         if let Ok(each) = stored {
-            for ((_, _, _, reply), result) in jobs.into_iter().zip(each) {
-                let _ = reply.send(result);
+            for (job, result) in jobs.into_iter().zip(each) {
+                let _ = job.stored.send(result);
             }
         }
     }
@@ -627,16 +617,16 @@ impl Pipeline {
         let lost = || writer_lost(&url);
         let outcome = match refreshed {
             Refreshed::UnchangedBody => "unchanged_body",
-            _ => "not_modified",
+            Refreshed::NotModified | Refreshed::Stored(_) => "not_modified",
         };
         let (stored, done) = oneshot::channel();
         self.writer
-            .send(StoreJob::Unchanged {
+            .send(StoreJob::Unchanged(UnchangedPoll {
                 feed: feed.clone(),
                 fetch,
                 outcome,
                 stored,
-            })
+            }))
             .map_err(|_| lost())?;
         done.await.map_err(|_| lost())??;
         Ok(refreshed)
