@@ -66,6 +66,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_indexes_in_arrival_order.sql",
         include_str!("../migrations/0008_indexes_in_arrival_order.sql"),
     ),
+    (
+        "0009_fewer_full_text_merges.sql",
+        include_str!("../migrations/0009_fewer_full_text_merges.sql"),
+    ),
 ];
 
 /// How long a writer waits for another connection's lock (a user's `sqlite3` shell, say).
@@ -2046,6 +2050,26 @@ mod tests {
         ] {
             assert!(!indexes.iter().any(|i| i == gone), "{gone} in {indexes:?}");
         }
+    }
+
+    /// Migration 9: the full-text index merges 16 segments a level, not FTS5's default 4, and
+    /// a level is not merged at once before 64.
+    #[test]
+    fn the_full_text_index_merges_its_segments_sixteen_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("tigris.db")).unwrap();
+        let config: Vec<(String, i64)> = store
+            .conn
+            .prepare("SELECT k, v FROM items_fts_config WHERE k IN ('automerge', 'crisismerge') ORDER BY k")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            config,
+            [("automerge".to_string(), 16), ("crisismerge".to_string(), 64)]
+        );
     }
 
     #[test]
