@@ -161,6 +161,67 @@ fn permutations() -> &'static [(u64, u64); SIGNATURE_LEN] {
     })
 }
 
+/// The hash functions' constants cut into 32-bit halves, each half in an array of its own
+/// (see [`minhash`]).
+struct Halves {
+    a_low: [u32; SIGNATURE_LEN],
+    a_high: [u32; SIGNATURE_LEN],
+    b_low: [u32; SIGNATURE_LEN],
+    b_high: [u32; SIGNATURE_LEN],
+}
+
+fn halves() -> &'static Halves {
+    use std::sync::OnceLock;
+    static HALVES: OnceLock<Halves> = OnceLock::new();
+    HALVES.get_or_init(|| {
+        let p = permutations();
+        Halves {
+            a_low: std::array::from_fn(|i| p[i].0 as u32),
+            a_high: std::array::from_fn(|i| (p[i].0 >> 32) as u32),
+            b_low: std::array::from_fn(|i| p[i].1 as u32),
+            b_high: std::array::from_fn(|i| (p[i].1 >> 32) as u32),
+        }
+    })
+}
+
+/// The MinHash signature of a word set: for each hash function (a, b), the least of
+/// `(word * a + b) >> 32` (wrapping, 64-bit) over the words.
+///
+/// Computed on 32-bit halves, a word at a time across all 64 functions, so that the compiler
+/// computes 8 values at once with AVX2 (there is no 64-bit multiply in SSE2 or AVX2, and the
+/// straightforward loop stays scalar): the high half of `w * a + b` is
+/// `hi(wl * al) + wl * ah + wh * al + bh + carry(lo(wl * al) + bl)`, all modulo 2^32. The same
+/// code is built twice (the `multiversion` crate) and the AVX2 build chosen at run time where
+/// the CPU has it. On 80-word sets: 4.6 us a set before, 1.4 us with AVX2; the benchmark farm's
+/// cold poll (5 interleaved runs each) took 5.46 s of user CPU instead of 5.58 s, in the same
+/// wall time (the store writer sets it).
+/// `minhash_is_the_straightforward_formula` checks it against the 64-bit formula.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn minhash(words: &[u64]) -> [u32; SIGNATURE_LEN] {
+    let h = halves();
+    let mut signature = [u32::MAX; SIGNATURE_LEN];
+    for &word in words {
+        let (wl, wh) = (word as u32, (word >> 32) as u32);
+        let constants = h
+            .a_low
+            .iter()
+            .zip(&h.a_high)
+            .zip(h.b_low.iter().zip(&h.b_high));
+        for (slot, ((&a_low, &a_high), (&b_low, &b_high))) in signature.iter_mut().zip(constants) {
+            let product = u64::from(wl) * u64::from(a_low);
+            let low = (product as u32).wrapping_add(b_low);
+            let carry = u32::from(low < b_low);
+            let value = ((product >> 32) as u32)
+                .wrapping_add(wl.wrapping_mul(a_high))
+                .wrapping_add(wh.wrapping_mul(a_low))
+                .wrapping_add(b_high)
+                .wrapping_add(carry);
+            *slot = (*slot).min(value);
+        }
+    }
+    signature
+}
+
 fn stopword_hashes() -> &'static std::collections::HashSet<u64> {
     use std::sync::OnceLock;
     static HASHES: OnceLock<std::collections::HashSet<u64>> = OnceLock::new();
@@ -215,15 +276,7 @@ pub fn fingerprint(title: &str, text: &str) -> StoryPrint {
     }
     words.sort_unstable();
     words.dedup();
-    let mut signature = [u32::MAX; SIGNATURE_LEN];
-    for (slot, (a, b)) in signature.iter_mut().zip(permutations()) {
-        for &word in &words {
-            let value = (word.wrapping_mul(*a).wrapping_add(*b) >> 32) as u32;
-            if value < *slot {
-                *slot = value;
-            }
-        }
-    }
+    let signature = minhash(&words);
     StoryPrint { signature, words }
 }
 
@@ -430,6 +483,25 @@ pub fn words_from_bytes(word_bytes: &[u8]) -> Option<Vec<u64>> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Stored signatures must never change: the 32-bit halves compute what the 64-bit
+        /// formula does, for any words (the AVX2 build where the CPU has AVX2).
+        #[test]
+        fn minhash_is_the_straightforward_formula(
+            words in proptest::collection::vec(any::<u64>(), 0..200),
+        ) {
+            let mut expected = [u32::MAX; SIGNATURE_LEN];
+            for (slot, (a, b)) in expected.iter_mut().zip(permutations()) {
+                for &word in &words {
+                    *slot = (*slot).min((word.wrapping_mul(*a).wrapping_add(*b) >> 32) as u32);
+                }
+            }
+            prop_assert_eq!(minhash(&words), expected);
+        }
+    }
+
     #[test]
     fn a_remembered_stem_is_the_stem() {
         // The same words on one thread (remembered) and on a new one (stemmed afresh).

@@ -2068,7 +2068,10 @@ mod tests {
             .unwrap();
         assert_eq!(
             config,
-            [("automerge".to_string(), 16), ("crisismerge".to_string(), 64)]
+            [
+                ("automerge".to_string(), 16),
+                ("crisismerge".to_string(), 64)
+            ]
         );
     }
 
