@@ -256,6 +256,9 @@ impl StoryIndex {
     /// Keeps the slots published within `window` of `when` (Unix milliseconds; a dead slot
     /// never is) whose sketch is alike enough to `ours`.
     fn keep_near_and_alike(&self, slots: &mut Vec<u32>, ours: &Sketch, when: i64, window: i64) {
+        for &slot in slots.iter() {
+            prefetch(&self.sketches[slot as usize]);
+        }
         let mut kept = 0;
         for i in 0..slots.len() {
             let index = slots[i] as usize;
@@ -272,6 +275,12 @@ impl StoryIndex {
     /// survivors are few but each is a cache miss or more: their word bits are read in a pass
     /// of their own (a dead slot's or the excluded item's are harmless to read).
     fn keep_word_bits_matches(&self, slots: &mut Vec<u32>, print: &StoryPrint, rules: &StoryRules) {
+        // Every survivor's word bits are asked for before any is read: the loads then overlap
+        // instead of a few at a time (the loop's 15-word popcount fills the CPU's window).
+        // Waiting for them was two thirds of this pass, 6 % of the cold poll's CPU samples.
+        for &slot in slots.iter() {
+            prefetch(&self.bits[slot as usize]);
+        }
         let ours = WordBits::of(&print.words);
         let mut kept = 0;
         for i in 0..slots.len() {
@@ -595,6 +604,25 @@ impl StoryIndex {
 
 /// The publication time of a dead slot: outside any item's story window.
 const DEAD: i64 = i64::MIN / 2;
+
+/// Starts loading `value`'s cache lines into the cache, without waiting for them. Written by
+/// hand: the standard library has no portable prefetch, and no crate the search would trust
+/// more than the one intrinsic. Elsewhere than x86-64 it does nothing.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let start = (value as *const T).cast::<i8>();
+        for offset in (0..std::mem::size_of::<T>()).step_by(64) {
+            // SAFETY: a prefetch is a hint: it never faults, reads nothing into the program
+            // and writes nothing, whatever the address (here within a live value).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
 
 /// A band key is a hash already, but the last step of `text::combine` is a multiplication,
 /// whose low bits (the table's bucket) depend only on the inputs' low bits: SplitMix64's
