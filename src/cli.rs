@@ -848,7 +848,8 @@ async fn inspect(config_path: &std::path::Path, source: &str) -> Result<i32> {
             "updated": e.updated,
             "categories": e.categories,
             "text": e.text,
-            "classification": item.classifications,
+            // The store's rows hold the evidence as JSON text; the same verdicts as values.
+            "classification": classifier.classify(&e.title, &e.text),
             "story": match &mut store {
                 Some(store) => store
                     .story_for(&item.print, e.published.unwrap_or_else(chrono::Utc::now))?

@@ -149,45 +149,46 @@ impl Classification {
     }
 }
 
+/// One topic's verdict on an item as the store writes it (`classifications`): a
+/// [`Classification`] with its subtopics and evidence already in their JSON columns' text,
+/// made where the entry was classified (a parse thread), so that the store writer, whom every
+/// poll waits for, only binds them (making them was ~4 % of the writer's CPU in a cold poll).
+#[derive(Debug, Clone)]
+pub struct StoredClassification {
+    pub topic: String,
+    pub score: f64,
+    pub relevant: bool,
+    /// `classifications.subtopics`: a JSON array of names.
+    pub subtopics_json: String,
+    /// `classifications.evidence`: the JSON of the `Vec<Evidence>`.
+    pub evidence_json: String,
+    pub classifier: String,
+}
+
 /// An entry ready to store: keyed, classified, and fingerprinted for story clustering.
 #[derive(Debug, Clone)]
 pub struct ClassifiedEntry {
     pub keyed: KeyedEntry,
-    pub classifications: Vec<Classification>,
+    /// By topic, in the classifier's order.
+    pub classifications: Vec<StoredClassification>,
     pub print: crate::cluster::StoryPrint,
-    /// The JSON columns, written where the entry was classified (a parse thread), so that
-    /// the store writer, whom every poll waits for, only binds them (making them was ~4 % of
-    /// the writer's CPU in a cold poll). Made by `ClassifiedEntry::new` from the fields above.
-    pub json: EntryJson,
-}
-
-/// An entry's JSON columns: `items.categories`, and by classification (in order)
-/// `classifications.subtopics` and `classifications.evidence`.
-#[derive(Debug, Clone)]
-pub struct EntryJson {
-    pub categories: String,
-    pub classifications: Vec<(String, String)>,
+    /// `items.categories`: a JSON array, made with the classifications.
+    pub categories_json: String,
 }
 
 impl ClassifiedEntry {
     pub fn new(
         keyed: KeyedEntry,
-        classifications: Vec<Classification>,
+        classifications: Vec<StoredClassification>,
         print: crate::cluster::StoryPrint,
     ) -> ClassifiedEntry {
-        let json = EntryJson {
-            categories: serde_json::to_string(&keyed.entry.categories)
-                .unwrap_or_else(|_| "[]".into()),
-            classifications: classifications
-                .iter()
-                .map(|c| (c.subtopics_json(), c.evidence_json()))
-                .collect(),
-        };
+        let categories_json =
+            serde_json::to_string(&keyed.entry.categories).unwrap_or_else(|_| "[]".into());
         ClassifiedEntry {
             keyed,
             classifications,
             print,
-            json,
+            categories_json,
         }
     }
 }

@@ -923,7 +923,7 @@ impl Pipeline {
                 self.with_store(move |store| {
                     let scored: Vec<_> = batch
                         .iter()
-                        .map(|(id, title, text)| (*id, classifier.classify(title, text)))
+                        .map(|(id, title, text)| (*id, classifier.classify_for_store(title, text)))
                         .collect();
                     store.store_classifications(&scored, Utc::now())
                 })

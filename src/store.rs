@@ -18,8 +18,8 @@ use url::Url;
 use crate::cluster::{self, StoryPrint, StoryRules};
 use crate::config::FeedConfig;
 use crate::model::{
-    Classification, ClassifiedEntry, FeedItem, FeedQuery, FeedSource, ItemSource, ParsedFeed,
-    StoreOutcome,
+    ClassifiedEntry, FeedItem, FeedQuery, FeedSource, ItemSource, ParsedFeed, StoreOutcome,
+    StoredClassification,
 };
 use crate::schedule::FeedState;
 
@@ -746,18 +746,13 @@ impl Store {
     /// Stores new classifications of existing items, in one transaction.
     pub fn store_classifications(
         &mut self,
-        scored: &[(i64, Vec<Classification>)],
+        scored: &[(i64, Vec<StoredClassification>)],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let now = timestamp(now);
         let tx = self.conn.transaction()?;
         for (item_id, classifications) in scored {
-            let json: Vec<_> = classifications
-                .iter()
-                .map(|c| (c.subtopics_json(), c.evidence_json()))
-                .collect();
-            let each = classifications.iter().zip(&json);
-            write_classifications(&tx, *item_id, each, &now, Rows::Replacing)?;
+            write_classifications(&tx, *item_id, classifications, &now, Rows::Replacing)?;
         }
         tx.commit()?;
         Ok(())
@@ -1666,7 +1661,7 @@ fn write_item(
 ) -> Result<(), StoreError> {
     let keyed = &entry.keyed;
     let e = &keyed.entry;
-    let categories = &entry.json.categories;
+    let categories = &entry.categories_json;
     let published_at = e.published.map(timestamp);
     let updated_at = e.updated.map(timestamp);
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![
@@ -1713,9 +1708,7 @@ fn write_item(
         ItemRow::New { .. } => Rows::New,
         ItemRow::Existing(_) => Rows::Replacing,
     };
-    let json = entry.json.classifications.iter();
-    let each = entry.classifications.iter().zip(json);
-    write_classifications(tx, item_id, each, now, rows)
+    write_classifications(tx, item_id, &entry.classifications, now, rows)
 }
 
 /// The story an item with this fingerprint, published at `published`, belongs to: the story
@@ -1931,14 +1924,14 @@ fn record_success(
 
 /// Inserts or replaces an item's classifications, each with its JSON columns (subtopics,
 /// evidence).
-fn write_classifications<'a>(
+fn write_classifications(
     tx: &Connection,
     item_id: i64,
-    classifications: impl Iterator<Item = (&'a Classification, &'a (String, String))>,
+    classifications: &[StoredClassification],
     now: &str,
     rows: Rows,
 ) -> Result<(), StoreError> {
-    for (c, (subtopics, evidence)) in classifications {
+    for c in classifications {
         insert_else_replace(
             tx,
             rows,
@@ -1955,8 +1948,8 @@ fn write_classifications<'a>(
                 c.topic,
                 c.score,
                 c.relevant,
-                subtopics,
-                evidence,
+                c.subtopics_json,
+                c.evidence_json,
                 c.classifier,
                 now
             ],

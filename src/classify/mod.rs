@@ -15,7 +15,7 @@ use std::cell::RefCell;
 
 use rustc_hash::FxHashSet;
 
-use crate::model::{Classification, ClassifiedEntry, Evidence, KeyedEntry};
+use crate::model::{Classification, ClassifiedEntry, Evidence, KeyedEntry, StoredClassification};
 use text::Token;
 use topic::{GROUP_CAP, KIND_PAIR, KIND_TITLE_WORD, KIND_WORD, SUBTOPIC_GROUP_PREFIX, Scope};
 pub use topic::{Topic, TopicError};
@@ -120,10 +120,19 @@ impl Classifier {
         entries
             .into_iter()
             .map(|keyed| {
-                let classifications = self.classify(&keyed.entry.title, &keyed.entry.text);
-                let print = crate::cluster::fingerprint(&keyed.entry.title, &keyed.entry.text);
+                let (title, text) = (&keyed.entry.title, &keyed.entry.text);
+                let classifications = self.classify_for_store(title, text);
+                let print = crate::cluster::fingerprint(title, text);
                 ClassifiedEntry::new(keyed, classifications, print)
             })
+            .collect()
+    }
+
+    /// [`Classifier::classify`] as the store writes it (see [`classify_topic_for_store`]).
+    pub fn classify_for_store(&self, title: &str, text: &str) -> Vec<StoredClassification> {
+        self.topics
+            .iter()
+            .map(|topic| classify_topic_for_store(topic, title, text))
             .collect()
     }
 
@@ -138,26 +147,62 @@ impl Classifier {
 
 /// Scores one item for one topic.
 pub fn classify_topic(topic: &Topic, title: &str, text: &str) -> Classification {
-    let (score, relevant, evidence, subtopics) =
-        with_analysis(topic, title, text, Words::Weighted, |a| {
-            let (logit, evidence) = score(topic, a, title, text);
-            let score = sigmoid(logit);
-            let relevant = score >= topic.threshold;
-            let subtopics = if relevant {
-                subtopics_of(topic, a)
-            } else {
-                Vec::new()
-            };
-            (score, relevant, evidence, subtopics)
-        });
+    let (score, relevant, evidence, subtopics) = judge(topic, title, text, |candidates| {
+        evidence_of(topic, candidates, title, text)
+    });
     Classification {
         topic: topic.id.clone(),
-        score: (score * 10_000.0).round() / 10_000.0,
+        score,
         relevant,
         subtopics,
         evidence,
         classifier: topic.classifier_version.clone(),
     }
+}
+
+/// [`classify_topic`] as the store writes it: the evidence and the subtopics made into their
+/// JSON columns at once. The `Evidence` values in between cost ~50 allocations an item, on
+/// the parse threads and again where the stored poll is freed, for columns the store only
+/// binds.
+pub fn classify_topic_for_store(topic: &Topic, title: &str, text: &str) -> StoredClassification {
+    let (score, relevant, evidence_json, subtopics) = judge(topic, title, text, |candidates| {
+        evidence_json_of(topic, candidates, title, text)
+    });
+    StoredClassification {
+        topic: topic.id.clone(),
+        score,
+        relevant,
+        subtopics_json: serde_json::to_string(&subtopics).unwrap_or_else(|_| "[]".into()),
+        evidence_json,
+        classifier: topic.classifier_version.clone(),
+    }
+}
+
+/// The score (rounded as stored), whether it is relevant, the evidence as `evidence` makes it
+/// from the strongest features, and the subtopics (only for a relevant item).
+fn judge<E>(
+    topic: &Topic,
+    title: &str,
+    text: &str,
+    evidence: impl FnOnce(&[(f64, Candidate<'_>)]) -> E,
+) -> (f64, bool, E, Vec<String>) {
+    with_analysis(topic, title, text, Words::Weighted, |a| {
+        let (logit, candidates) = score(topic, a);
+        let score = sigmoid(logit);
+        let relevant = score >= topic.threshold;
+        let subtopics = if relevant {
+            subtopics_of(topic, a)
+        } else {
+            Vec::new()
+        };
+        let evidence = evidence(&candidates);
+        (
+            (score * 10_000.0).round() / 10_000.0,
+            relevant,
+            evidence,
+            subtopics,
+        )
+    })
 }
 
 pub fn sigmoid(x: f64) -> f64 {
@@ -367,9 +412,9 @@ enum Candidate<'a> {
     Word(&'a WordFeature),
 }
 
-/// The score's logit and the evidence for it (the strongest features, at most
-/// `MAX_EVIDENCE`).
-fn score(topic: &Topic, a: &Analysis, title: &str, text: &str) -> (f64, Vec<Evidence>) {
+/// The score's logit and the candidates for its evidence: the strongest features, at most
+/// `MAX_EVIDENCE`, strongest first.
+fn score<'a>(topic: &Topic, a: &'a Analysis) -> (f64, Vec<(f64, Candidate<'a>)>) {
     let mut logit = topic.bias;
     let mut candidates: Vec<(f64, Candidate<'_>)> = Vec::new();
     for (g, group) in topic.groups.iter().enumerate() {
@@ -404,39 +449,105 @@ fn score(topic: &Topic, a: &Analysis, title: &str, text: &str) -> (f64, Vec<Evid
         candidates.truncate(keep);
     }
     candidates.sort_by(|x, y| y.0.abs().total_cmp(&x.0.abs()));
-    let evidence = candidates
-        .into_iter()
-        .map(|(weight, candidate)| {
-            let weight = round4(weight);
-            match candidate {
-                Candidate::Term(t, in_title) => {
-                    let term = &topic.terms[t as usize];
-                    Evidence {
-                        kind: "term".into(),
-                        name: term.text.clone(),
-                        group: Some(topic.groups[term.group].name.clone()),
-                        place: Some(if in_title { "title" } else { "text" }.into()),
-                        weight,
-                    }
+    (logit, candidates)
+}
+
+/// One piece of evidence, borrowed from the topic and the item: what `Evidence` serializes
+/// to, field for field.
+#[derive(serde::Serialize)]
+struct EvidenceRef<'a> {
+    kind: &'static str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
+    #[serde(rename = "where", skip_serializing_if = "Option::is_none")]
+    place: Option<&'static str>,
+    weight: f64,
+}
+
+/// Calls `f` with each candidate as a piece of evidence (a word feature's name is made in
+/// one reused buffer).
+fn each_evidence(
+    topic: &Topic,
+    candidates: &[(f64, Candidate<'_>)],
+    title: &str,
+    text: &str,
+    mut f: impl FnMut(EvidenceRef<'_>),
+) {
+    let mut word_name = String::new();
+    for (weight, candidate) in candidates {
+        let weight = round4(*weight);
+        f(match candidate {
+            Candidate::Term(t, in_title) => {
+                let term = &topic.terms[*t as usize];
+                EvidenceRef {
+                    kind: "term",
+                    name: &term.text,
+                    group: Some(&topic.groups[term.group].name),
+                    place: Some(if *in_title { "title" } else { "text" }),
+                    weight,
                 }
-                Candidate::Rule(r) => Evidence {
-                    kind: "rule".into(),
-                    name: topic.rules[r].name.clone(),
-                    group: None,
-                    place: None,
-                    weight,
-                },
-                Candidate::Word(word) => Evidence {
-                    kind: "word".into(),
-                    name: feature_name(word, title, text),
-                    group: None,
-                    place: None,
-                    weight,
-                },
             }
-        })
-        .collect();
-    (logit, evidence)
+            Candidate::Rule(r) => EvidenceRef {
+                kind: "rule",
+                name: &topic.rules[*r].name,
+                group: None,
+                place: None,
+                weight,
+            },
+            Candidate::Word(word) => {
+                word_name.clear();
+                write_feature_name(&mut word_name, word, title, text);
+                EvidenceRef {
+                    kind: "word",
+                    name: &word_name,
+                    group: None,
+                    place: None,
+                    weight,
+                }
+            }
+        });
+    }
+}
+
+fn evidence_of(
+    topic: &Topic,
+    candidates: &[(f64, Candidate<'_>)],
+    title: &str,
+    text: &str,
+) -> Vec<Evidence> {
+    let mut evidence = Vec::with_capacity(candidates.len());
+    each_evidence(topic, candidates, title, text, |e| {
+        evidence.push(Evidence {
+            kind: e.kind.to_string(),
+            name: e.name.to_string(),
+            group: e.group.map(str::to_string),
+            place: e.place.map(str::to_string),
+            weight: e.weight,
+        });
+    });
+    evidence
+}
+
+/// The evidence as `serde_json` writes a `Vec<Evidence>` (the `classifications.evidence`
+/// column), without making the `Evidence` values.
+fn evidence_json_of(
+    topic: &Topic,
+    candidates: &[(f64, Candidate<'_>)],
+    title: &str,
+    text: &str,
+) -> String {
+    let mut json = Vec::with_capacity(64 * candidates.len() + 2);
+    json.push(b'[');
+    each_evidence(topic, candidates, title, text, |e| {
+        if json.len() > 1 {
+            json.push(b',');
+        }
+        // Writing to a Vec fails only if serializing fails, which these fields cannot.
+        let _ = serde_json::to_writer(&mut json, &e);
+    });
+    json.push(b']');
+    String::from_utf8(json).unwrap_or_else(|_| "[]".into())
 }
 
 fn round4(x: f64) -> f64 {
@@ -445,13 +556,24 @@ fn round4(x: f64) -> f64 {
 
 /// The model-file name of a word feature (`w:baghdad`, `t:erbil`, `b:us troops`).
 pub fn feature_name(word: &WordFeature, title: &str, text: &str) -> String {
+    let mut name = String::new();
+    write_feature_name(&mut name, word, title, text);
+    name
+}
+
+/// [`feature_name`], appended to `out`.
+fn write_feature_name(out: &mut String, word: &WordFeature, title: &str, text: &str) {
     let source = if word.in_title { title } else { text };
-    let lower = |t: &Token| text::lower_text(source, t);
-    match (word.kind, &word.next) {
-        (KIND_WORD, _) => format!("w:{}", lower(&word.token)),
-        (KIND_TITLE_WORD, _) => format!("t:{}", lower(&word.token)),
-        (_, Some(next)) => format!("b:{} {}", lower(&word.token), lower(next)),
-        (_, None) => format!("w:{}", lower(&word.token)),
+    let (prefix, next) = match (word.kind, &word.next) {
+        (KIND_TITLE_WORD, _) => ("t:", None),
+        (KIND_WORD, _) | (_, None) => ("w:", None),
+        (_, Some(next)) => ("b:", Some(next)),
+    };
+    out.push_str(prefix);
+    text::push_lower_text(out, source, &word.token);
+    if let Some(next) = next {
+        out.push(' ');
+        text::push_lower_text(out, source, next);
     }
 }
 
@@ -549,6 +671,55 @@ mod tests {
         );
         assert_eq!(a.score, b.score);
         assert_eq!(a.evidence, b.evidence);
+    }
+
+    /// The store's columns are what serializing the `Classification` gives, for relevant and
+    /// unrelated items, terms, rules and learned word features alike.
+    #[test]
+    fn the_stored_columns_are_the_classification_serialized() {
+        let t = shipped();
+        let mut items: Vec<(&str, &str)> = [
+            include_str!("../../tests/data/seeds/000_66a024b0265385c0.txt"),
+            include_str!("../../tests/data/seeds/003_d1788cc086be3389.txt"),
+        ]
+        .iter()
+        .map(|seed| seed.split_once('\n').unwrap_or((seed, "")))
+        .collect();
+        items.push((
+            "Baghdad opens new bridge over the Tigris",
+            "The Iraqi capital's mayor cut the ribbon; officials said the budget held.",
+        ));
+        items.push((
+            "Farmers fear inflation",
+            "The election and the vote on rates.",
+        ));
+        items.push(("", ""));
+        let mut kinds = std::collections::BTreeSet::new();
+        for (title, text) in items {
+            let full = classify_topic(&t, title, text);
+            let stored = classify_topic_for_store(&t, title, text);
+            assert_eq!(
+                stored.evidence_json,
+                serde_json::to_string(&full.evidence).unwrap(),
+                "{title}"
+            );
+            assert_eq!(stored.subtopics_json, full.subtopics_json(), "{title}");
+            assert_eq!(
+                (
+                    stored.score,
+                    stored.relevant,
+                    &stored.topic,
+                    &stored.classifier
+                ),
+                (full.score, full.relevant, &full.topic, &full.classifier)
+            );
+            kinds.extend(full.evidence.iter().map(|e| e.kind.clone()));
+        }
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            ["rule", "term", "word"],
+            "the items cover every kind of evidence"
+        );
     }
 
     #[test]

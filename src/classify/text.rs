@@ -145,11 +145,19 @@ pub fn words(s: &str) -> Vec<String> {
 
 /// The lower-case text of a token, dots of abbreviations removed.
 pub fn lower_text(source: &str, token: &Token) -> String {
-    source[token.start as usize..token.end as usize]
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    let mut lower = String::new();
+    push_lower_text(&mut lower, source, token);
+    lower
+}
+
+/// [`lower_text`], appended to `out`.
+pub fn push_lower_text(out: &mut String, source: &str, token: &Token) {
+    out.extend(
+        source[token.start as usize..token.end as usize]
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase),
+    );
 }
 
 #[cfg(test)]
