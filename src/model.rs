@@ -137,18 +137,6 @@ pub struct Evidence {
     pub weight: f64,
 }
 
-impl Classification {
-    /// `subtopics` as the store's `classifications.subtopics` column holds it.
-    pub fn subtopics_json(&self) -> String {
-        serde_json::to_string(&self.subtopics).unwrap_or_else(|_| "[]".into())
-    }
-
-    /// `evidence` as the store's `classifications.evidence` column holds it.
-    pub fn evidence_json(&self) -> String {
-        serde_json::to_string(&self.evidence).unwrap_or_else(|_| "[]".into())
-    }
-}
-
 /// One topic's verdict on an item as the store writes it (`classifications`): a
 /// [`Classification`] with its subtopics and evidence already in their JSON columns' text,
 /// made where the entry was classified (a parse thread), so that the store writer, whom every

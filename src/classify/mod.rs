@@ -703,7 +703,11 @@ mod tests {
                 serde_json::to_string(&full.evidence).unwrap(),
                 "{title}"
             );
-            assert_eq!(stored.subtopics_json, full.subtopics_json(), "{title}");
+            assert_eq!(
+                stored.subtopics_json,
+                serde_json::to_string(&full.subtopics).unwrap(),
+                "{title}"
+            );
             assert_eq!(
                 (
                     stored.score,
