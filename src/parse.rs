@@ -1077,20 +1077,51 @@ impl html5ever::tokenizer::TokenSink for TextSink {
 /// Whitespace runs as one space; control characters other than whitespace, the
 /// noncharacters U+FFFE/U+FFFF and stray byte-order marks (U+FEFF, left by concatenated
 /// files) dropped: they carry nothing a reader can see, and XML output cannot hold most.
+///
+/// One pass into one string (it was a scan for junk, then `split_whitespace` into a vector
+/// joined again: ~2.5 % of a cold poll's CPU samples). criterion's parse stage (50 RSS
+/// items): 467 -> 437 us.
 fn collapse_whitespace(s: &str) -> String {
-    let junk = |c: char| {
-        (c.is_control() && !c.is_whitespace()) || matches!(c, '\u{fffe}' | '\u{ffff}' | '\u{feff}')
-    };
-    if s.contains(junk) {
-        let kept: String = s.chars().filter(|c| !junk(*c)).collect();
-        return kept.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+        } else if (c.is_control() && !c.is_whitespace())
+            || matches!(c, '\u{fffe}' | '\u{ffff}' | '\u{feff}')
+        {
+            // Dropped, as if it were not there: the whitespace on either side is one run.
+        } else {
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(c);
+        }
     }
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The one-pass collapse is the definition: junk dropped, then whitespace runs split
+        /// on and joined by single spaces.
+        #[test]
+        fn collapse_whitespace_is_split_and_join(
+            s in "[ a\t\n\r\u{b}\u{c}\u{1}\u{7f}\u{85}\u{a0}\u{2003}\u{feff}\u{fffe}é漢]{0,40}",
+        ) {
+            let junk = |c: char| {
+                (c.is_control() && !c.is_whitespace())
+                    || matches!(c, '\u{fffe}' | '\u{ffff}' | '\u{feff}')
+            };
+            let kept: String = s.chars().filter(|c| !junk(*c)).collect();
+            let expected = kept.split_whitespace().collect::<Vec<_>>().join(" ");
+            proptest::prop_assert_eq!(collapse_whitespace(&s), expected);
+        }
+    }
 
     #[test]
     fn html_is_read_as_its_words() {
