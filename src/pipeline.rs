@@ -312,7 +312,6 @@ impl Parsers {
             std::thread::Builder::new()
                 .name(format!("tigris-parse-{i}"))
                 .spawn(move || {
-                    yield_to_the_store_writer();
                     loop {
                         // The lock is held only while waiting for the next job (never while
                         // one runs), so nothing can poison it.
@@ -348,35 +347,6 @@ impl Parsers {
         result.await.ok()
     }
 }
-
-/// How much lower than the rest of tigris a parse thread is scheduled (a Linux nice value, on
-/// top of the process's own). The store writer is the pipeline's narrowest stage: one thread,
-/// busy from a cold poll's first parsed feed to its end, which the parse threads (one per
-/// core), the story search's helpers and the WAL checkpoint took turns pushing off its core,
-/// so that it ran ~77 % of the time (perf's samples per thread in quarter seconds). At a
-/// lower weight a parse thread runs whenever a core is free and gives way when the writer
-/// (or the server's threads) wants one. The benchmark farm's cold poll, wall medians of
-/// interleaved runs: 3.56 s at the same priority, 3.38 s at 5, 3.35 s at 8, 3.46 s at 10,
-/// 3.45 s at 19 (5 runs each, a busy hour on the machine); then against the build before,
-/// 3.28 -> 3.28 s (6 runs each) and 3.32 -> 3.22 s (8 runs each). User CPU and peak memory
-/// unchanged. A small gain, but the writer, and the server, no longer wait behind a parse.
-const PARSE_NICENESS: i32 = 5;
-
-/// Lowers the calling thread's scheduling priority by [`PARSE_NICENESS`]. Best effort: where
-/// the call is refused (a system-call filter), the thread keeps the process's priority.
-#[cfg(target_os = "linux")]
-fn yield_to_the_store_writer() {
-    // SAFETY: `gettid`, `getpriority` and `setpriority` read or change this thread's
-    // scheduling priority only (Linux keeps a nice value per thread).
-    unsafe {
-        let tid = libc::gettid() as libc::id_t;
-        let current = libc::getpriority(libc::PRIO_PROCESS, tid);
-        libc::setpriority(libc::PRIO_PROCESS, tid, (current + PARSE_NICENESS).min(19));
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn yield_to_the_store_writer() {}
 
 /// How often the store writer hands freed memory back to the system (see
 /// [`release_freed_memory`]).
@@ -1120,27 +1090,5 @@ fn log_report(report: &FeedReport) {
             duration_ms,
             "fetch failed: {e}"
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// This thread's nice value.
-    #[cfg(target_os = "linux")]
-    fn niceness() -> i32 {
-        // SAFETY: reads this thread's own scheduling priority.
-        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn parse_threads_run_below_the_store_writer() {
-        let parsers = Parsers::start(1).expect("a parse thread starts");
-        let theirs = parsers.run(niceness).await.expect("the job runs");
-        let ours = niceness();
-        assert_eq!(theirs, (ours + PARSE_NICENESS).min(19), "ours {ours}");
-        assert!(theirs > ours || ours == 19, "ours {ours}, theirs {theirs}");
     }
 }
