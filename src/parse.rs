@@ -1087,9 +1087,7 @@ fn collapse_whitespace(s: &str) -> String {
     for c in s.chars() {
         if c.is_whitespace() {
             space = !out.is_empty();
-        } else if (c.is_control() && !c.is_whitespace())
-            || matches!(c, '\u{fffe}' | '\u{ffff}' | '\u{feff}')
-        {
+        } else if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}' | '\u{feff}') {
             // Dropped, as if it were not there: the whitespace on either side is one run.
         } else {
             if space {
