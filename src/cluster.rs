@@ -222,9 +222,11 @@ fn minhash(words: &[u64]) -> [u32; SIGNATURE_LEN] {
     signature
 }
 
-fn stopword_hashes() -> &'static std::collections::HashSet<u64> {
+/// Hashed with `FxHash`: the keys are hashes already, and the standard library's SipHash
+/// was asked for each of an item's ~100 fingerprint tokens.
+fn stopword_hashes() -> &'static rustc_hash::FxHashSet<u64> {
     use std::sync::OnceLock;
-    static HASHES: OnceLock<std::collections::HashSet<u64>> = OnceLock::new();
+    static HASHES: OnceLock<rustc_hash::FxHashSet<u64>> = OnceLock::new();
     HASHES.get_or_init(|| STOPWORDS.iter().map(|w| text::hash_word(w)).collect())
 }
 
