@@ -754,15 +754,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = timestamp(now);
         let tx = self.conn.transaction()?;
+        let prepared = Prepared::new(&tx);
         for (item_id, classifications) in scored {
-            write_classifications(
-                &Prepared::new(&tx),
-                *item_id,
-                classifications,
-                &now,
-                Rows::Replacing,
-            )?;
+            write_classifications(&prepared, *item_id, classifications, &now, Rows::Replacing)?;
         }
+        drop(prepared);
         tx.commit()?;
         Ok(())
     }
