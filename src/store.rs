@@ -1034,12 +1034,12 @@ impl Store {
     pub fn checkpoint_in_background(&mut self) -> Result<(), StoreError> {
         // 16 MiB of 4 KiB pages. A checkpoint fsyncs the WAL and the database file and copies
         // every page the WAL holds a newer version of, so checkpointing at every commit once
-        // the WAL held SQLite's automatic threshold (1,000 pages) meant 199 checkpoints in a
-        // cold poll of the benchmark farm (with 217,000 `pwrite` calls), copying again each
-        // time the pages many transactions rewrite; every 4,096 pages: 41 (207,000), and
-        // system CPU 1.15 -> 1.00 s (medians of 10 interleaved runs; the wall time within the
-        // machine's noise). The writer's own checkpoint at `WAL_CAP` finds at most this much
-        // left to copy.
+        // the WAL held SQLite's automatic threshold (1,000 pages) meant 199 fsyncs in a cold
+        // poll of the benchmark farm (`strace -f -c`, with 217,153 `pwrite` calls), copying
+        // again each time the pages many transactions rewrite; every 4,096 pages: 44 fsyncs
+        // (207,072 `pwrite` calls), and system CPU 1.15 -> 1.00 s (medians of 10 interleaved
+        // runs; the wall time within the machine's noise). The writer's own checkpoint at
+        // `WAL_CAP` finds at most this much left to copy.
         const WAL_STEP: std::ffi::c_int = 4_096;
         // 128 MiB of 4 KiB pages. A cold poll of 1,000 feeds x 50 items took 6.7 s with this
         // cap (the WAL peaked at 142 MB), 7.5 s with 32 MiB (40 MB), 8.3 s with SQLite's
