@@ -246,11 +246,7 @@ fn repaired_by_events(text: &str) -> Cow<'_, str> {
                 let is_root = !seen_root;
                 seen_root = true;
                 if is_root {
-                    atom03 = tag.local_name().into_inner() == "feed"
-                        && tag.attributes().with_checks(false).flatten().any(|a| {
-                            a.value == ATOM_03_NS
-                                || (a.key.as_ref() == "version" && a.value == "0.3")
-                        });
+                    atom03 = is_atom03_root(tag);
                 }
                 let empty = matches!(event, Event::Empty(_));
                 repair_tag(tag, empty, is_root, atom03)
@@ -369,11 +365,7 @@ fn repaired_by_scan(text: &str) -> Option<Cow<'_, str>> {
                 return None;
             }
             let (tag, empty) = start_tag(text, tag_at)?;
-            let atom03 = tag.local_name().into_inner() == "feed"
-                && tag.attributes().with_checks(false).flatten().any(|a| {
-                    a.value == ATOM_03_NS || (a.key.as_ref() == "version" && a.value == "0.3")
-                });
-            if atom03 || repair_tag(&tag, empty, true, false).is_some() {
+            if is_atom03_root(&tag) || repair_tag(&tag, empty, true, false).is_some() {
                 return None;
             }
             continue;
@@ -407,6 +399,16 @@ fn repaired_by_scan(text: &str) -> Option<Cow<'_, str>> {
         )),
         None => Cow::Borrowed(text),
     })
+}
+
+/// Whether a document's root tag is Atom 0.3's (`<feed>` in its namespace or of version 0.3).
+fn is_atom03_root(tag: &quick_xml::events::BytesStart<'_>) -> bool {
+    tag.local_name().into_inner() == "feed"
+        && tag
+            .attributes()
+            .with_checks(false)
+            .flatten()
+            .any(|a| a.value == ATOM_03_NS || (a.key.as_ref() == "version" && a.value == "0.3"))
 }
 
 /// The start (or empty) tag at `at`, read by quick-xml as its pass would read it: the tag
