@@ -1281,6 +1281,10 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        // The scan answers for ~1 in 11 of the pieced documents below: enough cases that some
+        // hundreds of its answers are compared in every run (both tests take well under 1 s).
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
         /// The one-pass collapse is the definition: junk dropped, then whitespace runs split
         /// on and joined by single spaces.
         #[test]
@@ -1294,6 +1298,43 @@ mod tests {
             let kept: String = s.chars().filter(|c| !junk(*c)).collect();
             let expected = kept.split_whitespace().collect::<Vec<_>>().join(" ");
             proptest::prop_assert_eq!(collapse_whitespace(&s), expected);
+        }
+
+        /// Documents put together from the pieces each repair turns on (and the markup that
+        /// hides them: CDATA, comments, quotes): wherever the scan answers, it answers as the
+        /// events' pass does.
+        #[test]
+        fn the_scan_agrees_with_the_events_on_documents_of_feed_pieces(
+            head in proptest::sample::select(vec![
+                "",
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n",
+                "<?xml version=\"1.0\"?>",
+                "  <?xml version='1.0' encoding='UTF-8' ?>",
+            ]),
+            root in proptest::sample::select(vec![
+                "<rss version=\"2.0\">",
+                "<rss>",
+                "<rss version=\"0.94\">",
+                "<feed xmlns=\"http://www.w3.org/2005/Atom\">",
+                "<feed version=\"0.3\">",
+                "<rdf:RDF>",
+            ]),
+            middle in proptest::collection::vec(proptest::sample::select(vec![
+                "<channel>", "</channel>", "<item>", "</item>", "<entry>", "</entry>",
+                "<title>", "</title>", "<title type=\"", "<atom:summary type='", "<content type=\"",
+                "<link type=\"text/html\" href=\"http://a/?b=1&amp;c=2\"/>",
+                "<tagline>", "<media:title type=\"plain\">",
+                "text", "text/html", "TEXT", "image/png", "application/xhtml+xml", "\">", "'>",
+                "\"", "'", ">", "<", "&", ";", "&amp;", "&lt;p&gt;", "&nbsp;", "&eacute;",
+                "&#150;", "&#233;", "&bogus;", "<![CDATA[", "]]>", "<!--", "-->",
+                "<?xml version=\"1.0\"?>", "<?pi x?>", "<!DOCTYPE x>", "http://purl.org/atom/ns#",
+                " ", "\n", "U.S. troops", "</", "/>",
+            ]), 0..24),
+        ) {
+            let document = format!("{head}{root}{}</x>", middle.concat());
+            if let Some(scanned) = repaired_by_scan(&document) {
+                proptest::prop_assert_eq!(scanned, repaired_by_events(&document));
+            }
         }
     }
 
