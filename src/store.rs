@@ -1509,6 +1509,7 @@ impl<'c> Prepared<'c> {
         };
         Ok(Held::Held(RefMut::map(held, |held| &mut held[index].1)))
     }
+
     /// Runs the insert (or update) `sql` once with `values`, bound without a copy
     /// (`borrowing`); prepared on first use and held until the transaction ends.
     fn write(&self, sql: &'static str, values: &[Value<'_>]) -> rusqlite::Result<()> {
