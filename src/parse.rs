@@ -17,6 +17,8 @@ use url::Url;
 
 use crate::model::{Entry, ParsedFeed};
 
+mod timestamp;
+
 /// Why a document could not be read as a feed. Every variant names where it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
@@ -83,6 +85,7 @@ pub fn parse_feed(
         // feed-rs invents a random UUID for an entry with neither id nor link; an empty id
         // instead tells the dedup stage to derive a stable key from the entry's content.
         .id_generator(|_, _, _| String::new())
+        .timestamp_parser(timestamp::timestamp)
         .build();
     let text = c1_controls_as_windows_1252(text);
     let repaired = repair_for_feed_rs(&text);
@@ -1775,6 +1778,58 @@ mod tests {
         eprintln!("the scan answered for {answered} documents and left {declined} to the events");
         // Both ways are taken, so the comparison covers the scan's answers.
         assert!(answered >= 50 && declined >= 50, "{answered} / {declined}");
+    }
+
+    /// `timestamp::timestamp` against feed-rs's own reading of dates, on every corpus document
+    /// (as `parse_feed` hands it over): the whole feed read either way must be the same.
+    #[test]
+    fn the_corpus_dates_read_as_feed_rs_reads_them() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dirs = vec![root.join("tests/data/corpus"), root.join("tests/data/fuzz")];
+        if std::env::var("TIGRIS_FULL_CORPUS").is_ok_and(|v| v == "1") {
+            dirs.push(
+                std::env::var_os("TIGRIS_CORPUS_DIR")
+                    .map(std::path::PathBuf::from)
+                    .unwrap_or_else(|| root.join("../shared/corpus")),
+            );
+        }
+        // A parser per document, as `parse_feed` builds: one that failed inside an entry keeps
+        // state that makes the next document's first entry panic.
+        let builder = || feed_rs::parser::Builder::new().id_generator(|_, _, _| String::new());
+        let (mut compared, mut dated) = (0, 0);
+        for path in files_under(&dirs) {
+            let body = std::fs::read(&path).unwrap();
+            let text = c1_controls_as_windows_1252(decode_to_utf8(&body, None));
+            let repaired = repair_for_feed_rs(&text);
+            let read = |parser: &feed_rs::parser::Parser| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    parser.parse(repaired.as_bytes()).ok()
+                }))
+                .ok()
+                .flatten()
+            };
+            let (theirs, ours) = (
+                builder().build(),
+                builder().timestamp_parser(timestamp::timestamp).build(),
+            );
+            let (Some(expected), Some(got)) = (read(&theirs), read(&ours)) else {
+                continue;
+            };
+            compared += 1;
+            dated += [expected.published, expected.updated]
+                .iter()
+                .chain(
+                    expected
+                        .entries
+                        .iter()
+                        .flat_map(|e| [&e.published, &e.updated]),
+                )
+                .filter(|date| date.is_some())
+                .count();
+            assert!(expected == got, "{}", path.display());
+        }
+        eprintln!("{compared} feeds read the same either way, with {dated} dates in all");
+        assert!(dated >= 100, "{dated}");
     }
 
     #[test]
