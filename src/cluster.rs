@@ -21,8 +21,10 @@ pub const SIGNATURE_LEN: usize = 64;
 /// Bands of `ROWS` values; two items sharing a band are compared.
 pub const BANDS: usize = 32;
 const ROWS: usize = SIGNATURE_LEN / BANDS;
+/// Words of an item's title that count.
+pub const TITLE_WORDS: usize = 40;
 /// Words of an item's text that count (after its title's).
-const TEXT_WORDS: usize = 60;
+pub const TEXT_WORDS: usize = 60;
 
 /// An item's fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,17 +265,30 @@ fn stem_hash(stemmer: &rust_stemmers::Stemmer, source: &str, token: &Token) -> u
 
 /// The fingerprint of an item's title and text.
 pub fn fingerprint(title: &str, text: &str) -> StoryPrint {
+    let mut tokens: Vec<Token> = Vec::with_capacity(TITLE_WORDS + TEXT_WORDS);
+    text::tokenize(title, TITLE_WORDS, &mut tokens);
+    let in_title = tokens.len();
+    text::tokenize(text, TEXT_WORDS, &mut tokens);
+    fingerprint_of_tokens((title, &tokens[..in_title]), (text, &tokens[in_title..]))
+}
+
+/// [`fingerprint`] from the tokens `text::tokenize` read from the title and from the text,
+/// at least `TITLE_WORDS` and `TEXT_WORDS` of them where there are that many (more are
+/// ignored: the tokenizer reads in order, so the first n tokens of a longer read are those of
+/// a read of n). The classifier has read them already (`Classifier::classify_entries`).
+pub fn fingerprint_of_tokens(title: (&str, &[Token]), text: (&str, &[Token])) -> StoryPrint {
     let stop = stopword_hashes();
     let stemmer = stemmer();
     let mut words: Vec<u64> = Vec::with_capacity(96);
-    for source in [(title, 40), (text, TEXT_WORDS)] {
-        let mut tokens: Vec<Token> = Vec::with_capacity(64);
-        text::tokenize(source.0, source.1, &mut tokens);
-        for token in &tokens {
+    for (source, tokens, count) in [
+        (title.0, title.1, TITLE_WORDS),
+        (text.0, text.1, TEXT_WORDS),
+    ] {
+        for token in tokens.iter().take(count) {
             if stop.contains(&token.hash) {
                 continue;
             }
-            words.push(stem_hash(stemmer, source.0, token));
+            words.push(stem_hash(stemmer, source, token));
         }
     }
     words.sort_unstable();

@@ -102,6 +102,15 @@ fn run_document(
                     let keyed = tigris::dedup::key_entries(parsed.entries.clone());
                     let classified = classifier.classify_entries(keyed);
                     assert!(classified.len() <= parsed.entries.len());
+                    // The fingerprint made from the classifier's tokens is the one made alone.
+                    for c in &classified {
+                        let e = &c.keyed.entry;
+                        assert_eq!(
+                            c.print,
+                            tigris::cluster::fingerprint(&e.title, &e.text),
+                            "{name}"
+                        );
+                    }
                     Outcome::Parsed(parsed)
                 }
                 Err(e) => Outcome::Refused(error_text(&e, &name)),
