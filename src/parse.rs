@@ -1751,8 +1751,9 @@ mod tests {
         files
     }
 
-    #[test]
-    fn the_scan_repairs_as_the_events_do_wherever_it_answers() {
+    /// The corpus subset and the fuzz inputs, and with `TIGRIS_FULL_CORPUS=1` the full corpus
+    /// (`TIGRIS_CORPUS_DIR`, else `../shared/corpus`) as well.
+    fn corpus_files() -> Vec<std::path::PathBuf> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut dirs = vec![root.join("tests/data/corpus"), root.join("tests/data/fuzz")];
         if std::env::var("TIGRIS_FULL_CORPUS").is_ok_and(|v| v == "1") {
@@ -1762,8 +1763,13 @@ mod tests {
                     .unwrap_or_else(|| root.join("../shared/corpus")),
             );
         }
+        files_under(&dirs)
+    }
+
+    #[test]
+    fn the_scan_repairs_as_the_events_do_wherever_it_answers() {
         let (mut answered, mut declined) = (0, 0);
-        for path in files_under(&dirs) {
+        for path in corpus_files() {
             let body = std::fs::read(&path).unwrap();
             // As `parse_feed` hands documents over.
             let text = c1_controls_as_windows_1252(decode_to_utf8(&body, None));
@@ -1784,20 +1790,11 @@ mod tests {
     /// (as `parse_feed` hands it over): the whole feed read either way must be the same.
     #[test]
     fn the_corpus_dates_read_as_feed_rs_reads_them() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut dirs = vec![root.join("tests/data/corpus"), root.join("tests/data/fuzz")];
-        if std::env::var("TIGRIS_FULL_CORPUS").is_ok_and(|v| v == "1") {
-            dirs.push(
-                std::env::var_os("TIGRIS_CORPUS_DIR")
-                    .map(std::path::PathBuf::from)
-                    .unwrap_or_else(|| root.join("../shared/corpus")),
-            );
-        }
         // A parser per document, as `parse_feed` builds: one that failed inside an entry keeps
         // state that makes the next document's first entry panic.
         let builder = || feed_rs::parser::Builder::new().id_generator(|_, _, _| String::new());
         let (mut compared, mut dated) = (0, 0);
-        for path in files_under(&dirs) {
+        for path in corpus_files() {
             let body = std::fs::read(&path).unwrap();
             let text = c1_controls_as_windows_1252(decode_to_utf8(&body, None));
             let repaired = repair_for_feed_rs(&text);
