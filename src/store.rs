@@ -1748,7 +1748,14 @@ fn store_entry(
                 entry,
                 now,
             )?;
-            index_print(tx, item_id, &entry.print, &published, stories, Rows::New)?;
+            index_print(
+                tx,
+                (item_id, story_id),
+                &entry.print,
+                &published,
+                stories,
+                Rows::New,
+            )?;
             (item_id, EntryFate::New)
         }
     };
@@ -1889,7 +1896,14 @@ fn assign_story(
     let story_id = join_story(tx, item_id, published, found)?;
     tx.cached("UPDATE items SET story_id = ?2 WHERE id = ?1")?
         .execute(params![item_id, story_id])?;
-    index_print(tx, item_id, print, published, stories, Rows::Replacing)?;
+    index_print(
+        tx,
+        (item_id, story_id),
+        print,
+        published,
+        stories,
+        Rows::Replacing,
+    )?;
     Ok(story_id)
 }
 
@@ -1972,10 +1986,10 @@ macro_rules! insert_and_upsert {
     };
 }
 
-/// Stores an item's fingerprint and adds it to the story index.
+/// Stores an item's fingerprint and adds it to the story index, with its story.
 fn index_print(
     tx: &Prepared<'_>,
-    item_id: i64,
+    (item_id, story_id): (i64, i64),
     print: &StoryPrint,
     published: &str,
     stories: &mut StoryIndex,
@@ -1998,7 +2012,7 @@ fn index_print(
             signature.as_slice().into(),
         ],
     )?;
-    stories.add(item_id, parse_time(published), print);
+    stories.add(item_id, story_id, parse_time(published), print);
     Ok(())
 }
 

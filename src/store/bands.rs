@@ -13,8 +13,9 @@
 //! used to cost a hash-map probe and four cache lines of word counts scattered over 50 MB.
 //! Items now live in slots of flat arrays, and every check is a pass over all the candidates
 //! left: publication time and the 64-byte sketch (`cluster::sketch`) rule out ~91 % (read in
-//! order from a `Crowd` for the few keys very many items share, which give most candidates);
-//! the 128-byte word bits (`cluster::WordBits`) rule out nearly all of the rest (on that cold
+//! order from a `Crowd` for the few keys very many items share, which give most candidates,
+//! and not at all from a crowd whose items are mostly alone in their stories, a frequent
+//! word's); the 128-byte word bits (`cluster::WordBits`) rule out nearly all of the rest (on that cold
 //! poll, all 3.1 million: no two of the farm's items are one story); only what is left has
 //! its word set read from `story_prints` and compared.
 //!
@@ -33,7 +34,7 @@ use chrono::{DateTime, Utc};
 use hashbrown::HashTable;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{StoreError, day_of, parse_time, timestamp};
 use crate::cluster::{self, Sketch, StoryPrint, StoryRules, WordBits};
@@ -55,10 +56,13 @@ pub(super) struct Found {
     searched_at: u32,
 }
 
-/// A day's fingerprints (`load_day`): ?1 the day's start, ?2 the next day's, as `timestamp`
-/// writes them. The first condition is what lets the index `story_prints_day` serve it.
-pub(super) const LOAD_DAY: &str = "SELECT item_id, published_at, words, signature FROM story_prints
-  WHERE substr(published_at, 1, 10) = substr(?1, 1, 10) AND published_at >= ?1 AND published_at < ?2";
+/// A day's fingerprints (`load_day`), with their items' stories: ?1 the day's start, ?2 the
+/// next day's, as `timestamp` writes them. The first condition is what lets the index
+/// `story_prints_day` serve it.
+pub(super) const LOAD_DAY: &str = "SELECT item_id, published_at, words, signature,
+         (SELECT story_id FROM items WHERE items.id = story_prints.item_id)
+    FROM story_prints
+   WHERE substr(published_at, 1, 10) = substr(?1, 1, 10) AND published_at >= ?1 AND published_at < ?2";
 
 /// The fingerprints of the stored items of some publication days.
 #[derive(Default)]
@@ -103,18 +107,47 @@ pub(super) struct StoryIndex {
 /// candidates. Their entries keep a copy of what the first pass checks (publication time and
 /// sketch), so that a lookup reads them in order instead of following each to its slot.
 /// A slot that dies keeps its copies here until the index is rebuilt; the last pass skips it.
+///
+/// A crowd whose members are mostly alone in their stories (more stories than half its
+/// members) is a frequent word's: sharing its key says only that two items both use the word,
+/// and its members are not candidates through it (`diffuse`). Two items of one story are then
+/// found through their other 31 bands, as often as a pair without the word is through all 32
+/// (at the threshold, J = 0.25, a pair shares none of 31 bands with probability 0.135
+/// against 0.127 of 32). A big story's wire copies make crowds of the other kind, one story's,
+/// which are read: a new copy whose every key is crowded still finds its story. On the
+/// benchmark farm every crowd is diffuse (its items are one story each), and they gave 91 %
+/// of the story search's candidates.
 #[derive(Default)]
 struct Crowd {
     slots: Vec<u32>,
     published: Vec<i64>,
     sketches: Vec<Sketch>,
+    /// The stories of its members (the dead's too) while it is read.
+    stories: FxHashSet<i64>,
+    /// For good (until the index is rebuilt): a diffuse crowd holds no entries.
+    diffuse: bool,
 }
 
 impl Crowd {
-    fn push(&mut self, slot: u32, published: i64, sketch: Sketch) {
+    fn push(&mut self, slot: u32, published: i64, sketch: Sketch, story: i64) {
+        if self.diffuse {
+            return;
+        }
         self.slots.push(slot);
         self.published.push(published);
         self.sketches.push(sketch);
+        self.stories.insert(story);
+    }
+
+    /// Makes it diffuse if its members are mostly alone in their stories; the members are
+    /// counted whole (after `gather`, and after each `push` later).
+    fn settle(&mut self) {
+        if !self.diffuse && self.stories.len() * 2 > self.slots.len() {
+            *self = Crowd {
+                diffuse: true,
+                ..Crowd::default()
+            };
+        }
     }
 }
 
@@ -129,6 +162,8 @@ struct Slot {
     /// `story_prints` (on the benchmark farm's cold poll the words would take ~23 MB of the
     /// index's memory, for a few thousand reads).
     item_id: i64,
+    /// Its story's id (a crowd counts its members' stories).
+    story_id: i64,
 }
 
 impl StoryIndex {
@@ -406,15 +441,28 @@ impl StoryIndex {
         let mut crowd = Crowd::default();
         for slot in slots {
             let index = slot as usize;
-            crowd.push(slot, self.published[index], self.sketches[index]);
+            crowd.push(
+                slot,
+                self.published[index],
+                self.sketches[index],
+                self.slots[index].story_id,
+            );
         }
+        crowd.settle();
         self.crowd_of.insert(key, self.crowds.len() as u32);
         self.crowds.push(crowd);
     }
 
-    /// Indexes a newly stored item, if its day is loaded (a day loaded later reads it from
-    /// `story_prints`). An item indexed before (put into a story again) is replaced.
-    pub(super) fn add(&mut self, item_id: i64, published: DateTime<Utc>, print: &StoryPrint) {
+    /// Indexes a newly stored item of story `story_id`, if its day is loaded (a day loaded
+    /// later reads it from `story_prints`). An item indexed before (put into a story again)
+    /// is replaced.
+    pub(super) fn add(
+        &mut self,
+        item_id: i64,
+        story_id: i64,
+        published: DateTime<Utc>,
+        print: &StoryPrint,
+    ) {
         let day = day_of(published);
         if !self.days.contains_key(&day) {
             return;
@@ -422,7 +470,7 @@ impl StoryIndex {
         if let Some(old) = self.slot_of.get(&item_id).copied() {
             self.kill(old);
         }
-        let slot = self.push(item_id, published, print, true);
+        let slot = self.push(item_id, story_id, published, print, true);
         if let Some(loaded) = self.days.get_mut(&day) {
             loaded.slots.push(slot);
         }
@@ -522,10 +570,13 @@ impl StoryIndex {
             let Some(print) = cluster::from_bytes(signature, words) else {
                 continue;
             };
+            // An item not yet in a story (`assign_missing_stories` puts it in one) counts
+            // as one of its own.
+            let story_id = row.get::<_, Option<i64>>(4)?.unwrap_or(-item_id);
             if let Some(old) = self.slot_of.get(&item_id).copied() {
                 self.kill(old);
             }
-            slots.push(self.push(item_id, published, &print, false));
+            slots.push(self.push(item_id, story_id, published, &print, false));
         }
         self.restart_recent();
         Ok(slots)
@@ -535,6 +586,7 @@ impl StoryIndex {
     fn push(
         &mut self,
         item_id: i64,
+        story_id: i64,
         published: DateTime<Utc>,
         print: &StoryPrint,
         recent: bool,
@@ -542,14 +594,18 @@ impl StoryIndex {
         let slot = self.slots.len() as u32;
         let published = published.timestamp_millis();
         let sketch = cluster::sketch(print);
-        self.slots.push(Slot { item_id });
+        self.slots.push(Slot { item_id, story_id });
         self.published.push(published);
         self.sketches.push(sketch);
         self.bits.push(WordBits::of(&print.words));
         for key in cluster::band_keys(print) {
             let key = key as u32;
             match self.crowd_of.get(&key) {
-                Some(&crowd) => self.crowds[crowd as usize].push(slot, published, sketch),
+                Some(&crowd) => {
+                    let crowd = &mut self.crowds[crowd as usize];
+                    crowd.push(slot, published, sketch, story_id);
+                    crowd.settle();
+                }
                 None => {
                     self.bands
                         .insert_unique(hash(key), (key, slot), |e| hash(e.0));
@@ -651,23 +707,37 @@ mod tests {
         Utc.timestamp_opt(day * 86_400 + hour * 3_600, 0).unwrap()
     }
 
-    /// A connection with an empty `story_prints`, which `add` fills.
+    /// A connection with empty `story_prints` and `items` (ids and stories only), which
+    /// `add` fills.
     fn table() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE story_prints (item_id INTEGER PRIMARY KEY, published_at TEXT NOT NULL,
                                         words BLOB NOT NULL, signature BLOB NOT NULL);
-             CREATE INDEX story_prints_day ON story_prints (substr(published_at, 1, 10), item_id);",
+             CREATE INDEX story_prints_day ON story_prints (substr(published_at, 1, 10), item_id);
+             CREATE TABLE items (id INTEGER PRIMARY KEY, story_id INTEGER);",
         )
         .unwrap();
         conn
     }
 
-    /// Stores an item's print and indexes it, as the store's `index_print` does.
+    /// Stores an item's print and indexes it, as the store's `index_print` does, in story 1:
+    /// the items these tests index are reports of one event (but where `add_in` says).
     fn add(
         conn: &Connection,
         index: &mut StoryIndex,
         item_id: i64,
+        published: DateTime<Utc>,
+        print: &StoryPrint,
+    ) {
+        add_in(conn, index, (item_id, 1), published, print);
+    }
+
+    /// `add` of an item in the story `story_id`.
+    fn add_in(
+        conn: &Connection,
+        index: &mut StoryIndex,
+        (item_id, story_id): (i64, i64),
         published: DateTime<Utc>,
         print: &StoryPrint,
     ) {
@@ -678,7 +748,12 @@ mod tests {
             rusqlite::params![item_id, timestamp(published), words, signature],
         )
         .unwrap();
-        index.add(item_id, published, print);
+        conn.execute(
+            "INSERT OR REPLACE INTO items (id, story_id) VALUES (?1, ?2)",
+            [item_id, story_id],
+        )
+        .unwrap();
+        index.add(item_id, story_id, published, print);
     }
 
     /// Deletes a day's prints from the table, as pruning its items does.
@@ -821,6 +896,71 @@ mod tests {
         assert_eq!(after, vec![1_000]);
     }
 
+    /// A key that items mostly alone in their stories share (a frequent word's) finds no
+    /// candidates once it is a crowd; one that the items of a few stories share does. The
+    /// members here have our words and our sketch, and of our band keys only the first (their
+    /// other signature values differ from ours above the low byte): they are found only
+    /// through that key.
+    #[test]
+    fn a_crowd_of_items_mostly_alone_in_their_stories_is_not_read() {
+        let rules = StoryRules::default();
+        let day = 20_000;
+        let ours = print("Rockets hit Ain al-Asad base hosting US troops");
+        let member = |i: i64| {
+            let mut member = ours.clone();
+            for value in &mut member.signature[2..] {
+                *value ^= (i as u32) << 8;
+            }
+            member
+        };
+        let members = StoryIndex::CROWD as i64 + 36;
+        for stories in [1, 40, 50, 51, 100] {
+            let conn = table();
+            let mut index = index_with_days(day - 3..=day + 3);
+            for id in 1..=members {
+                add_in(
+                    &conn,
+                    &mut index,
+                    (id, 1 + id % stories),
+                    at(day, 1),
+                    &member(id),
+                );
+            }
+            // The first lookup finds the key crowded (and its items, as a light key's);
+            // those after it read the crowd, or not.
+            let first = index.similar(&conn, &ours, at(day, 2), -1, &rules).unwrap();
+            assert_eq!(first.len() as i64, members, "{stories} stories");
+            let read = stories * 2 <= members;
+            let found = index.similar(&conn, &ours, at(day, 2), -1, &rules).unwrap();
+            assert_eq!(
+                found.len() as i64,
+                if read { members } else { 0 },
+                "{stories} stories"
+            );
+            let crowd = &index.crowds[0];
+            assert_eq!(crowd.diffuse, !read);
+            assert_eq!(crowd.slots.len() as i64, if read { members } else { 0 });
+            // A member added later: found with the others, or held nowhere.
+            add_in(
+                &conn,
+                &mut index,
+                (members + 1, 1),
+                at(day, 1),
+                &member(members + 1),
+            );
+            let later = index.similar(&conn, &ours, at(day, 2), -1, &rules).unwrap();
+            assert_eq!(later.len() as i64, if read { members + 1 } else { 0 });
+            assert!(index.bands.len() as i64 >= 31 * (members + 1));
+            // Reloaded from the table, the index comes to the same.
+            index.clear();
+            index.load_window(&conn, at(day, 2), &rules).unwrap();
+            let reloaded = index.similar(&conn, &ours, at(day, 2), -1, &rules).unwrap();
+            assert_eq!(reloaded.len() as i64, members + 1);
+            let again = index.similar(&conn, &ours, at(day, 2), -1, &rules).unwrap();
+            assert_eq!(again.len() as i64, if read { members + 1 } else { 0 });
+        }
+    }
+
     #[test]
     fn a_search_finished_later_finds_the_items_added_in_between_once() {
         let conn = table();
@@ -910,12 +1050,17 @@ mod tests {
     fn a_write_that_never_ended_drops_the_index() {
         let mut index = index_with_days(10..=10);
         index.begin_write();
-        index.add(5, at(10, 0), &print("Rockets hit Ain al-Asad base"));
+        index.add(5, 1, at(10, 0), &print("Rockets hit Ain al-Asad base"));
         index.end_write();
         index.settle();
         assert_eq!(index.slots.len(), 1, "a finished write keeps its items");
         index.begin_write();
-        index.add(6, at(10, 1), &print("Rockets hit Ain al-Asad base again"));
+        index.add(
+            6,
+            1,
+            at(10, 1),
+            &print("Rockets hit Ain al-Asad base again"),
+        );
         // No end_write: the write panicked. The next use starts again from the table.
         index.settle();
         assert!(index.slots.is_empty() && index.days.is_empty());
@@ -924,9 +1069,9 @@ mod tests {
     #[test]
     fn an_item_of_a_day_not_loaded_is_left_to_the_table() {
         let mut index = index_with_days(10..=10);
-        index.add(4, at(11, 0), &print("Rockets hit Ain al-Asad base"));
+        index.add(4, 1, at(11, 0), &print("Rockets hit Ain al-Asad base"));
         assert!(index.slots.is_empty());
-        index.add(5, at(10, 0), &print("Rockets hit Ain al-Asad base"));
+        index.add(5, 1, at(10, 0), &print("Rockets hit Ain al-Asad base"));
         assert_eq!(index.slots.len(), 1);
     }
 
