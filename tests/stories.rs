@@ -438,3 +438,49 @@ fn reports_of_one_event_in_one_poll_are_one_story() {
         "each other item is a story of its own"
     );
 }
+
+/// A big story's wire copies share every band key, so past 64 copies all of them are crowded:
+/// the crowds of one story's items are read (a crowd is left unread only when its items are
+/// mostly alone in their stories, a frequent word's), and a later copy still joins the story.
+/// Three feeds' polls (three transactions): the second finds the keys crowded, the third reads
+/// the crowds.
+#[test]
+fn a_big_storys_later_copies_join_it_through_crowded_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tigris.db");
+    let mut store = tigris::store::Store::open(&db).unwrap();
+    let title = "Rockets strike Ain al-Asad air base hosting US troops in western Iraq";
+    let text = seed_text(0);
+    let copies = |outlet: &str, n: usize| -> Vec<Item> {
+        (0..n)
+            .map(|k| {
+                Item::new(
+                    &format!("{outlet}-{k}"),
+                    &format!("https://{outlet}.example/wire/{k}"),
+                    title,
+                    &text,
+                )
+            })
+            .collect()
+    };
+    let polls = [("alpha", 70), ("bravo", 30), ("charlie", 10)];
+    for (outlet, n) in polls {
+        let stored = store_poll(
+            &mut store,
+            &format!("https://{outlet}.example/feed"),
+            &copies(outlet, n),
+        );
+        assert_eq!(stored, n as u64, "{outlet}: every copy a new item");
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (items, stories, largest): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM stories),
+                    (SELECT max(member_count) FROM stories)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(items, 110);
+    assert_eq!((stories, largest), (1, 110), "all copies in one story");
+}
