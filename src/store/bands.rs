@@ -15,9 +15,9 @@
 //! left: publication time and the 64-byte sketch (`cluster::sketch`) rule out ~91 % (read in
 //! order from a `Crowd` for the few keys very many items share, which give most candidates,
 //! and not at all from a crowd whose items are mostly alone in their stories, a frequent
-//! word's); the 128-byte word bits (`cluster::WordBits`) rule out nearly all of the rest (on that cold
-//! poll, all 3.1 million: no two of the farm's items are one story); only what is left has
-//! its word set read from `story_prints` and compared.
+//! word's); the 128-byte word bits (`cluster::WordBits`) rule out nearly all of the rest (on
+//! that cold poll, all 3.1 million: no two of the farm's items are one story); only what is
+//! left has its word set read from `story_prints` and compared.
 //!
 //! What the index must keep true:
 //! - an item it returns is a stored item, or one added by the transaction now open: so a
