@@ -163,6 +163,12 @@ impl StoreWriter {
     /// take) is held for one transaction: ~0.2 s at this size in the benchmark farm's cold
     /// poll (47,646 new items stored in ~5.5 s of the writer's CPU).
     const MAX_ENTRIES: usize = 2_000;
+    /// How long no poll must come before the items waiting for the full-text index are
+    /// indexed. Polls come every few milliseconds while many feeds are polled (a cold poll of
+    /// the benchmark farm stores ~50 a second), so the index is then filled in batches
+    /// (`store::full_text`), and a single feed's poll is searchable a moment after it is
+    /// stored.
+    const INDEX_WHEN_IDLE: Duration = Duration::from_millis(20);
 
     fn start(store: Arc<Mutex<Store>>) -> std::io::Result<std::sync::mpsc::Sender<StoreJob>> {
         let (jobs, inbox) = std::sync::mpsc::channel();
@@ -181,9 +187,28 @@ impl StoreWriter {
         // last commit changed) makes an attempt give up.
         let mut trimmed = Instant::now();
         let mut untrimmed = false;
+        // New items wait for the full-text index until thousands have come (the store
+        // transaction then indexes them) or until no poll has come for `INDEX_WHEN_IDLE`:
+        // the writer then has the time, and the merged feed's `q` filter and `tigris search`
+        // find the new items a moment after they are stored.
+        let mut unindexed = false;
         loop {
-            let first = match self.inbox.recv_timeout(TRIM_EVERY) {
+            let wait = if unindexed {
+                Self::INDEX_WHEN_IDLE
+            } else {
+                TRIM_EVERY
+            };
+            let first = match self.inbox.recv_timeout(wait) {
                 Ok(first) => first,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if unindexed => {
+                    unindexed = false;
+                    match lock(&self.store).index_waiting() {
+                        Ok(0) => {}
+                        Ok(indexed) => tracing::info!(indexed, "new items indexed for search"),
+                        Err(e) => tracing::warn!("new items not indexed for search yet: {e}"),
+                    }
+                    continue;
+                }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     lock(&self.store).settle_wal();
                     if std::mem::take(&mut untrimmed) {
@@ -205,6 +230,7 @@ impl StoreWriter {
             }
             self.store(batch);
             untrimmed = true;
+            unindexed = true;
             if trimmed.elapsed() >= TRIM_EVERY {
                 release_freed_memory();
                 trimmed = Instant::now();

@@ -27,6 +27,7 @@ use crate::schedule::FeedState;
 mod bands;
 mod borrowing;
 mod feeds;
+mod full_text;
 mod retention;
 
 use bands::{Found, Similar, StoryIndex};
@@ -72,6 +73,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0009_fewer_full_text_merges.sql",
         include_str!("../migrations/0009_fewer_full_text_merges.sql"),
+    ),
+    (
+        "0010_full_text_in_batches.sql",
+        include_str!("../migrations/0010_full_text_in_batches.sql"),
     ),
 ];
 
@@ -205,6 +210,9 @@ pub struct Store {
     data_version: Option<i64>,
     /// The checkpoint thread, once started (`checkpoint_in_background`).
     checkpointer: Option<Checkpointer>,
+    /// Items that may wait for the full-text index after a store transaction
+    /// (`full_text::BATCH`).
+    full_text_batch: i64,
 }
 
 /// How the writer reaches the checkpoint thread: a nudge (one waiting is enough) and whether
@@ -301,6 +309,7 @@ impl Store {
             stories: StoryIndex::default(),
             data_version: None,
             checkpointer: None,
+            full_text_batch: full_text::BATCH,
         };
         store.migrate()?;
         store.file_id = file_id(path);
@@ -566,7 +575,6 @@ impl Store {
         // transaction.
         tx.pragma_update(None, "defer_foreign_keys", "ON")?;
         notice_other_writers(&tx, &mut self.data_version, &mut self.stories)?;
-        let new_items = NewItems::begin(&tx)?;
         let prepared = Prepared::new(&tx);
         let plans = plan_entries(&prepared, polls, &self.story_rules, &mut self.stories)?;
         let outcomes = polls
@@ -577,7 +585,7 @@ impl Store {
             })
             .collect::<Result<Vec<_>, _>>()?;
         drop(prepared);
-        new_items.index(&tx)?;
+        full_text::index_if_due(&tx, self.full_text_batch)?;
         tx.commit()?;
         Ok(outcomes)
     }
@@ -1020,9 +1028,11 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Writes the WAL back into the main file and truncates it; run at shutdown so the
-    /// database is one self-contained file when tigris is not running.
-    pub fn checkpoint(&self) -> Result<(), StoreError> {
+    /// Indexes the items waiting for the full-text index, then writes the WAL back into the
+    /// main file and truncates it; run at shutdown (and at the end of `tigris poll`) so the
+    /// database is one self-contained file, every item searchable, when tigris is not running.
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.index_waiting()?;
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
@@ -1553,34 +1563,6 @@ impl std::ops::DerefMut for Held<'_, '_> {
             Held::Held(stmt) => stmt,
             Held::Cached(stmt) => stmt,
         }
-    }
-}
-
-/// The items a transaction inserts, for the full-text index. Item ids are SQLite rowids
-/// without AUTOINCREMENT, so a row inserted now gets an id above every id the table has when
-/// the transaction begins (a rolled-back insert leaves no row to index).
-struct NewItems {
-    after_id: i64,
-}
-
-impl NewItems {
-    fn begin(conn: &Connection) -> Result<NewItems, StoreError> {
-        let after_id = conn.query_row("SELECT coalesce(max(id), 0) FROM items", [], |row| {
-            row.get(0)
-        })?;
-        Ok(NewItems { after_id })
-    }
-
-    /// Indexes them, as the transaction's last write: FTS5 writes its pending index to disk
-    /// at every statement savepoint that follows a write to it (see migration 7), so one
-    /// statement at the end keeps the transaction's new items in one segment.
-    fn index(self, conn: &Connection) -> Result<(), StoreError> {
-        conn.prepare_cached(
-            "INSERT INTO items_fts (rowid, title, content_text)
-             SELECT id, title, content_text FROM items WHERE id > ?1",
-        )?
-        .execute([self.after_id])?;
-        Ok(())
     }
 }
 

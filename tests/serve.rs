@@ -186,6 +186,10 @@ async fn the_daemon_serves_one_merged_feed_in_three_formats_with_304_and_compres
     let one = get(&daemon.url("/topics/us-iraq.json?limit=1")).await;
     assert_eq!(one.status(), 200);
     assert_eq!(parse(&one.bytes().await.unwrap()).entries.len(), 1);
+    // The new items enter the full-text index once the store writer is idle.
+    daemon
+        .wait_for_log("new items indexed for search", 1, Duration::from_secs(30))
+        .await;
     let searched = get(&daemon.url("/feed.atom?q=drone")).await;
     assert_eq!(entries(&parse(&searched.bytes().await.unwrap())).len(), 1);
     let by_source = get(&daemon.url("/feed.rss?source=Desk")).await;

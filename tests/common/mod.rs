@@ -610,6 +610,56 @@ pub fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid} failed");
 }
 
+/// Stores one poll of the feed at `url` bringing `items` (published on 1 November 2026, the
+/// first item of an `rss2` document) through the pipeline's stages, as a `tigris poll` would.
+pub fn store_poll(store: &mut tigris::store::Store, url: &str, items: &[Item]) -> u64 {
+    use tigris::config::FeedConfig;
+    use tigris::schedule::{CronSchedule, FeedState};
+
+    let classifier = tigris::classify::Classifier::load(std::path::Path::new(SHIPPED_TOPICS))
+        .expect("shipped topics load");
+    let url = url::Url::parse(url).unwrap();
+    store
+        .sync_feeds(
+            &[FeedConfig {
+                line: 1,
+                url: url.clone(),
+                name: None,
+                schedule: CronSchedule::parse("0 * * * *").unwrap(),
+            }],
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    let feed = store
+        .enabled_feeds()
+        .unwrap()
+        .into_iter()
+        .find(|f| f.url == url)
+        .unwrap();
+    let body = rss2("Outlet", items);
+    let mut parsed =
+        tigris::parse::parse_feed(body.as_bytes(), Some(&url), url.as_str(), None).unwrap();
+    let keyed = tigris::dedup::key_entries(std::mem::take(&mut parsed.entries));
+    let entries = classifier.classify_entries(keyed);
+    let started_at = chrono::Utc::now();
+    let record = tigris::store::FetchRecord {
+        started_at,
+        http_status: Some(200),
+        bytes: body.len() as u64,
+        duration: std::time::Duration::from_millis(1),
+        etag: None,
+        last_modified: None,
+        next_check_at: started_at + chrono::Duration::hours(1),
+        state: FeedState::Ok,
+        failing_since: None,
+        permanent_redirect: None,
+    };
+    store
+        .store_poll(&feed, &record, "hash", &parsed, &entries)
+        .unwrap()
+        .new
+}
+
 pub fn integrity_ok(db: &Path) -> String {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
