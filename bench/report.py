@@ -139,6 +139,31 @@ def table(rows, args, m):
                 r = rows.get(f"scale{n}/{a}")
                 cells.append(f"{r['wall_s']:.2f} ({r['peak_rss_mb']:.0f})" if r else "-")
             out.append(f"| {n} | " + " | ".join(cells) + " |")
+    floor = [row for name, row in rows.items() if name.startswith("floor/")]
+    if floor:
+        whole = rows.get("floor/all")
+        out += [
+            "",
+            "## The store's floor: SQLite alone writing a cold poll's rows",
+            "",
+            "`bench/store_floor.py` copies the rows of a cold poll's database into an empty one with "
+            "the same schema and settings, in transactions of the cold poll's size (~380 items) with "
+            "the full-text index filled in batches of 8,000, by `INSERT ... SELECT`: no parsing, no "
+            "story search, no statement a row. SQLite lets one connection write at a time, so this is "
+            "the least the store writer's thread could take; its checkpoint runs on another thread in "
+            f"tigris. SQLite {floor[0]['sqlite']} (the system's, through Python's `sqlite3`), "
+            f"{floor[0]['items']} items, CPU medians of {floor[0]['runs']} runs. Each line leaves one "
+            "part of the schema out; its cost is the difference from the first line.",
+            "",
+            "| left out | copy, CPU (s) | its checkpoint, CPU (s) | database (MB) | the part's copy cost (s) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for row in floor:
+            cost = "-" if row is whole or not whole else f"{whole['copy_cpu_s'] - row['copy_cpu_s']:.2f}"
+            out.append(
+                f"| {row['leaves_out']} | {row['copy_cpu_s']:.2f} | {row['checkpoint_cpu_s']:.2f} "
+                f"| {row['database_mb']:.0f} | {cost} |"
+            )
     cold = rows.get("cold/tigris")
     if cold:
         out += [

@@ -9,7 +9,8 @@
 # Settings (environment): FEEDS (1000), ITEMS (50), JOBS (parallel fetches of every
 # aggregator, 16), RUNS (measured runs per scenario, 5, after one warm-up), PEERS (1: measure
 # the peers too), SERVE (1: scenario 4), SCALE ("100 1000 5000": cold poll at these farm sizes;
-# empty to skip), SCALE_PEERS (1: the scale series for the peers too), CHECK (1: fail when
+# empty to skip), SCALE_PEERS (1: the scale series for the peers too), FLOOR (1: the store's
+# floor, `bench/store_floor.py`, on a cold poll's database), CHECK (1: fail when
 # tigris' cold poll is more than 25 % slower than the committed table on this machine),
 # WRITE (1: rewrite BENCHMARKS.md).
 #
@@ -27,6 +28,7 @@ PEERS=${PEERS:-1}
 SERVE=${SERVE:-1}
 SCALE=${SCALE-100 1000 5000}
 SCALE_PEERS=${SCALE_PEERS:-1}
+FLOOR=${FLOOR:-1}
 CHECK=${CHECK:-1}
 WRITE=${WRITE:-1}
 
@@ -158,6 +160,15 @@ for name in ("tigris", "nginx"):
     open(results, "a").write(json.dumps(row) + "\n")
     print(f"serve/{name:<34} {rps:.0f} req/s, mean latency {lat}")
 PY
+fi
+
+# --- the store's floor: SQLite alone writing a cold poll's rows -----------------------------
+if [ "$FLOOR" = 1 ]; then
+    mkdir -p "$work/floor"
+    sed -e "s#database = \"tigris/tigris.db\"#database = \"$work/floor/tigris.db\"#" "$farm/tigris.toml" >"$work/floor/tigris.toml"
+    "$tigris" --config "$work/floor/tigris.toml" poll >/dev/null
+    python3 bench/store_floor.py "$work/floor/tigris.db" --runs "$RUNS" --results "$results"
+    rm -rf "$work/floor"
 fi
 
 # --- scale: the same cold poll at other farm sizes ------------------------------------------
