@@ -151,8 +151,8 @@ def table(rows, args, m):
             "the full-text index filled in batches of 8,000, by `INSERT ... SELECT`: no parsing, no "
             "story search, no statement a row. SQLite lets one connection write at a time, so this is "
             "the least the store writer's thread could take; its checkpoint runs on another thread in "
-            f"tigris. SQLite {floor[0]['sqlite']} (the system's, through Python's `sqlite3`), "
-            f"{floor[0]['items']} items, CPU medians of {floor[0]['runs']} runs. Each line leaves one "
+            f"tigris. SQLite {floor[0]['sqlite']} (through Python; tigris builds in its own), "
+            f"{floor[0]['items']} items, CPU medians of {floor[0]['runs']} run(s). Each line leaves one "
             "part of the schema out; its cost is the difference from the first line.",
             "",
             "| left out | copy, CPU (s) | its checkpoint, CPU (s) | database (MB) | the part's copy cost (s) |",

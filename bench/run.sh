@@ -42,9 +42,10 @@ if ((${#need[@]})); then
     apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 venv=$repo/target/bench-venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import feedparser' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import feedparser, pysqlite3' 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q feedparser
+    # pysqlite3-binary: a recent SQLite for the store's floor (bench/store_floor.py).
+    "$venv/bin/pip" install -q feedparser pysqlite3-binary
 fi
 cargo build --release --quiet
 tigris=$repo/target/release/tigris
@@ -167,7 +168,7 @@ if [ "$FLOOR" = 1 ]; then
     mkdir -p "$work/floor"
     sed -e "s#database = \"tigris/tigris.db\"#database = \"$work/floor/tigris.db\"#" "$farm/tigris.toml" >"$work/floor/tigris.toml"
     "$tigris" --config "$work/floor/tigris.toml" poll >/dev/null
-    python3 bench/store_floor.py "$work/floor/tigris.db" --runs "$RUNS" --results "$results"
+    "$venv/bin/python" bench/store_floor.py "$work/floor/tigris.db" --runs "$RUNS" --results "$results"
     rm -rf "$work/floor"
 fi
 
