@@ -17,7 +17,9 @@ use rustc_hash::FxHashSet;
 
 use crate::model::{Classification, ClassifiedEntry, Evidence, KeyedEntry, StoredClassification};
 use text::Token;
-use topic::{GROUP_CAP, KIND_PAIR, KIND_TITLE_WORD, KIND_WORD, SUBTOPIC_GROUP_PREFIX, Scope};
+use topic::{
+    GROUP_CAP, KIND_PAIR, KIND_TITLE_WORD, KIND_WORD, SUBTOPIC_GROUP_PREFIX, Scope, WordInfo,
+};
 pub use topic::{Topic, TopicError};
 
 /// The topic the merged feed shows unless asked for another (when it is configured).
@@ -272,10 +274,15 @@ fn with_analysis<R>(
         a.terms.clear();
         a.words.clear();
 
+        // Each token's entry in the topic's vocabulary, looked up once for both passes below
+        // (a hash probe a token, the classifier's largest cost after tokenizing).
+        let infos: Vec<Option<&WordInfo>> =
+            tokens.iter().map(|t| topic.words.get(&t.hash)).collect();
+
         // Terms: whole-word matches, not across the title/text boundary.
         hits.clear();
         for i in 0..tokens.len() {
-            let Some(candidates) = topic.words.get(&tokens[i].hash).map(|w| &w.terms) else {
+            let Some(candidates) = infos[i].map(|w| &w.terms) else {
                 continue;
             };
             let limit = if i < n_title { n_title } else { tokens.len() };
@@ -328,12 +335,10 @@ fn with_analysis<R>(
 
         // Word features, each counted once.
         seen.clear();
-        let mut infos = tokens.iter().map(|t| topic.words.get(&t.hash));
-        let mut next_info = infos.next().flatten();
         for i in 0..tokens.len() {
             let token = tokens[i];
-            let info = next_info;
-            next_info = infos.next().flatten();
+            let info = infos[i];
+            let next_info = infos.get(i + 1).copied().flatten();
             if info.is_some_and(|w| w.ignored) {
                 continue;
             }
