@@ -275,7 +275,7 @@ fn with_analysis<R>(
         a.words.clear();
 
         // Each token's entry in the topic's vocabulary, looked up once for both passes below
-        // (a hash probe a token, the classifier's largest cost after tokenizing).
+        // instead of once in each (a hash probe a token).
         let infos: Vec<Option<&WordInfo>> =
             tokens.iter().map(|t| topic.words.get(&t.hash)).collect();
 
