@@ -157,7 +157,10 @@ def main():
     print(f"store floor: SQLite {sqlite3.sqlite_version} ({sqlite3.__name__}), rows of {args.database}")
     with tempfile.TemporaryDirectory() as folder:
         for variant, leaves_out in VARIANTS.items():
-            runs = [copy(args.database, variant, folder) for _ in range(args.runs)]
+            try:
+                runs = [copy(args.database, variant, folder) for _ in range(args.runs)]
+            except sqlite3.Error as e:
+                parser.error(f"{args.database} is not a tigris database after a poll: {e}")
             row = {
                 key: statistics.median(r[key] for r in runs)
                 for key in ("copy_cpu_s", "checkpoint_cpu_s", "wall_s", "database_mb")
