@@ -71,11 +71,9 @@ def columns(source, table):
 
 
 def copy(source_path, variant, folder):
+    """One copy into a new database in `folder`, removed again (with its WAL) once measured."""
     source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
     path = os.path.join(folder, f"{variant}.db")
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(path + suffix):
-            os.remove(path + suffix)
     db = sqlite3.connect(path, isolation_level=None)
     # tigris' settings (store.rs `Store::open`); its own checkpoints run on another thread, so
     # SQLite's automatic ones are off here and the final one is timed apart.
