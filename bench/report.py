@@ -31,6 +31,14 @@ PEER_NAMES = {
     "feedparser": "Python feedparser + SQLite",
 }
 TOLERANCE = 1.25
+# benches/floors.rs's stages, in the order a poll runs them.
+STAGES = [
+    ("HTTP", "reqwest alone: every feed fetched and its body read"),
+    ("feed-rs", "feed-rs alone, set up as tigris sets it up"),
+    ("parse", "tigris' parse stage: decoding, repairs, feed-rs, HTML read as text"),
+    ("dedup keys", "normalized links and the entries' keys"),
+    ("classify", "the topic classification and the story fingerprint"),
+]
 
 
 def machine():
@@ -164,6 +172,45 @@ def table(rows, args, m):
                 f"| {row['leaves_out']} | {row['copy_cpu_s']:.2f} | {row['checkpoint_cpu_s']:.2f} "
                 f"| {row['database_mb']:.0f} | {cost} |"
             )
+    stages = {row["stage"]: row for name, row in rows.items() if name.startswith("stage/")}
+    if stages:
+        first = next(iter(stages.values()))
+        out += [
+            "",
+            "## The rest of a cold poll: each stage alone",
+            "",
+            "`benches/floors.rs` runs each stage outside the store over the same farm's documents, "
+            "with nothing else running: the last four on one thread (its CPU), HTTP on a "
+            f"multi-thread runtime, {first['jobs']} fetches at a time (the process's CPU). "
+            f"{first['documents']} documents, {first['items']} items, CPU medians of "
+            f"{first['runs']} run(s).",
+            "",
+            "| stage | what it does | CPU (s) | per item (µs) |",
+            "|---|---|---:|---:|",
+        ]
+        for key, what in STAGES:
+            row = stages.get(key)
+            if row:
+                out.append(
+                    f"| {key} | {what} | {row['cpu_s']:.3f} | {row['cpu_s'] * 1e6 / row['items']:.1f} |"
+                )
+        whole = rows.get("floor/all")
+        cold = rows.get("cold/tigris")
+        if whole and cold and "HTTP" in stages and "feed-rs" in stages:
+            least = (
+                stages["HTTP"]["cpu_s"]
+                + stages["feed-rs"]["cpu_s"]
+                + whole["copy_cpu_s"]
+                + whole["checkpoint_cpu_s"]
+            )
+            out += [
+                "",
+                f"The crates' and SQLite's part alone (HTTP, feed-rs, the store's copy and its "
+                f"checkpoint) is {least:.2f} s of CPU: {least / m['cores']:.2f} s on {m['cores']} "
+                f"cores at best. tigris' cold poll took {cold['cpu_s']:.2f} s of CPU; the rest is "
+                "tigris' own work (the stages above beyond feed-rs, the story search, the store's "
+                "lookups and statements) and the threads' competition for the cores and caches.",
+            ]
     cold = rows.get("cold/tigris")
     if cold:
         out += [

@@ -10,7 +10,8 @@
 # aggregator, 16), RUNS (measured runs per scenario, 5, after one warm-up), PEERS (1: measure
 # the peers too), SERVE (1: scenario 4), SCALE ("100 1000 5000": cold poll at these farm sizes;
 # empty to skip), SCALE_PEERS (1: the scale series for the peers too), FLOOR (1: the store's
-# floor, `bench/store_floor.py`, on a cold poll's database), CHECK (1: fail when
+# floor, `bench/store_floor.py`, on a cold poll's database, and each stage outside the store
+# alone, `benches/floors.rs`), CHECK (1: fail when
 # tigris' cold poll is more than 25 % slower than the committed table on this machine),
 # WRITE (1: rewrite BENCHMARKS.md).
 #
@@ -20,6 +21,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
+# The peers below get a HOME of their own; cargo and rustup keep finding theirs.
+export RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup} CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
 FEEDS=${FEEDS:-1000}
 ITEMS=${ITEMS:-50}
 JOBS=${JOBS:-16}
@@ -170,6 +173,9 @@ if [ "$FLOOR" = 1 ]; then
     "$tigris" --config "$work/floor/tigris.toml" poll >/dev/null
     "$venv/bin/python" bench/store_floor.py "$work/floor/tigris.db" --runs "$RUNS" --results "$results"
     rm -rf "$work/floor"
+    # The stages outside the store, each alone, on the same farm (benches/floors.rs).
+    FLOORS_FARM=$farm FLOORS_RUNS=$RUNS FLOORS_JOBS=$JOBS FLOORS_RESULTS=$results \
+        cargo bench --quiet --bench floors
 fi
 
 # --- scale: the same cold poll at other farm sizes ------------------------------------------
