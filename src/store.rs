@@ -1032,6 +1032,11 @@ impl Store {
     /// main file and truncates it; run at shutdown (and at the end of `tigris poll`) so the
     /// database is one self-contained file, every item searchable, when tigris is not running.
     pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        // The checkpoint thread copies the WAL's committed frames while this connection fills
+        // the index, so that the last checkpoint copies only the index's pages.
+        if let Some(checkpointer) = &self.checkpointer {
+            let _ = checkpointer.nudge.try_send(());
+        }
         self.index_waiting()?;
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
