@@ -34,7 +34,7 @@ TOLERANCE = 1.25
 # benches/floors.rs's stages, in the order a poll runs them.
 STAGES = [
     ("HTTP", "reqwest alone: every feed fetched and its body read"),
-    ("feed-rs", "feed-rs alone, set up as tigris sets it up"),
+    ("feed-rs", "feed-rs alone, with its own date parsing"),
     ("parse", "tigris' parse stage: decoding, repairs, feed-rs, HTML read as text"),
     ("dedup keys", "normalized links and the entries' keys"),
     ("classify", "the topic classification and the story fingerprint"),
