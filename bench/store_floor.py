@@ -77,6 +77,7 @@ def copy(source_path, variant, folder):
     db = sqlite3.connect(path, isolation_level=None)
     # tigris' settings (store.rs `Store::open`); its own checkpoints run on another thread, so
     # SQLite's automatic ones are off here and the final one is timed apart.
+    db.execute("PRAGMA page_size = 16384")
     db.execute("PRAGMA auto_vacuum = INCREMENTAL")
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")

@@ -60,7 +60,8 @@ pub enum Command {
         dry_run: bool,
     },
     /// Rebuild the database file to its smallest size (SQLite `VACUUM`) and switch it to
-    /// incremental auto-vacuum. Run it with the daemon stopped, or expect polls to wait.
+    /// incremental auto-vacuum and 16 KiB pages (the page size only with the daemon stopped).
+    /// Run it with the daemon stopped, or expect polls to wait.
     Vacuum,
     /// Full-text search over stored items (SQLite FTS5 syntax, or plain words).
     Search {

@@ -428,3 +428,68 @@ async fn the_daemon_prunes_when_a_day_has_passed_since_the_last_prune() {
         1
     );
 }
+
+#[tokio::test]
+async fn vacuum_gives_an_older_file_the_page_size_new_databases_get() {
+    let feeds = FeedServer::start().await;
+    let items: Vec<Item> = (0..5)
+        .map(|i| {
+            Item::new(
+                &format!("p{i}"),
+                &format!("https://pages.example/{i}"),
+                &format!("Story {i}"),
+                &seed_text(i),
+            )
+        })
+        .collect();
+    let url = feeds.set_feed("pages", rss2("Pages", &items), "application/rss+xml");
+    let tigris = Tigris::new();
+    tigris.write_config(&[(&url, "Pages")], "");
+    let poll = tigris.run(&["poll"]).await;
+    assert!(poll.status.success(), "{}", stderr(&poll));
+    let page_size = |t: &Tigris| t.count("PRAGMA page_size");
+    assert_eq!(page_size(&tigris), 16_384, "a new database's pages");
+
+    // A database from before 16 KiB pages: rebuilt with 4 KiB ones, as SQLite made them.
+    tigris
+        .db()
+        .execute_batch(
+            "PRAGMA journal_mode = DELETE; PRAGMA page_size = 4096; VACUUM;
+             PRAGMA journal_mode = WAL;",
+        )
+        .unwrap();
+    assert_eq!(page_size(&tigris), 4096);
+
+    // While another connection has the file open, vacuum rebuilds it at once and leaves
+    // the page size alone.
+    let reader = tigris.db();
+    reader
+        .query_row("SELECT count(*) FROM items", [], |row| row.get::<_, i64>(0))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = tigris.run(&["vacuum"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "vacuum waited for the other connection"
+    );
+    assert_eq!(page_size(&tigris), 4096);
+    drop(reader);
+
+    // Alone with the file, it converts it, and the file stays in WAL mode with every row.
+    let out = tigris.run(&["vacuum"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(page_size(&tigris), 16_384);
+    let mode: String = tigris
+        .db()
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(tigris.count("PRAGMA auto_vacuum"), 2);
+    assert_eq!(tigris.count("SELECT count(*) FROM items"), 5);
+    assert_eq!(integrity_ok(&tigris.db_path()), "ok");
+    let search = tigris.run(&["search", "Iraq"]).await;
+    assert!(search.status.success(), "{}", stderr(&search));
+    let poll = tigris.run(&["poll"]).await;
+    assert!(poll.status.success(), "{}", stderr(&poll));
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 use serde::Serialize;
 
-use super::{Store, StoreError, delete_items, timestamp};
+use super::{PAGE_SIZE, Store, StoreError, delete_items, timestamp};
 use crate::config::RetentionConfig;
 
 /// What a prune would remove (a dry run) or removed.
@@ -142,14 +142,47 @@ impl Store {
         Ok(before.saturating_sub(self.file_bytes()?))
     }
 
-    /// Rebuilds the database file (`VACUUM`), switching it to incremental auto-vacuum on the
-    /// way. Returns the file size before and after, in bytes.
+    /// Rebuilds the database file (`VACUUM`), switching it to incremental auto-vacuum and to
+    /// pages of `PAGE_SIZE` bytes on the way. Returns the file size before and after, in bytes.
+    ///
+    /// SQLite keeps a WAL database's page size through `VACUUM`, so a file with other pages is
+    /// rebuilt out of WAL mode and put back in it after. Leaving WAL needs the only
+    /// connection to the file: while another is open (a daemon), the file is rebuilt in WAL
+    /// mode and keeps its page size.
     pub fn vacuum(&mut self) -> Result<(u64, u64), StoreError> {
         let before = self.file_bytes()?;
-        self.conn
-            .execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")?;
+        let page_size: i64 = self
+            .conn
+            .query_row("PRAGMA page_size", [], |row| row.get(0))?;
+        let left_wal = page_size != PAGE_SIZE && self.leave_wal();
+        let rebuilt = if left_wal {
+            self.conn.execute_batch(&format!(
+                "PRAGMA page_size = {PAGE_SIZE}; PRAGMA auto_vacuum = INCREMENTAL; VACUUM;"
+            ))
+        } else {
+            self.conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+        };
+        if left_wal {
+            // Back to WAL whether or not the rebuild worked: readers rely on it.
+            self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        rebuilt?;
         self.checkpoint()?;
         Ok((before, self.file_bytes()?))
+    }
+
+    /// Switches the file out of WAL mode (to a rollback journal), if no other connection has
+    /// it open; says whether it did. Does not wait for other connections to close.
+    fn leave_wal(&mut self) -> bool {
+        let _ = self.conn.busy_timeout(std::time::Duration::ZERO);
+        let mode = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "DELETE", |row| {
+                row.get::<_, String>(0)
+            });
+        let _ = self.conn.busy_timeout(super::BUSY_TIMEOUT);
+        matches!(mode, Ok(mode) if mode.eq_ignore_ascii_case("delete"))
     }
 
     /// The database's size in pages, in bytes (the WAL not counted).
