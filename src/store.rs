@@ -90,9 +90,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// each): wall median 3.19 -> 2.80 s, user + system CPU 4.82 -> 4.34 s, peak memory the same
 /// (the page cache is sized in bytes); 8 KiB gave 2.95 s, 32 and 64 KiB 2.96 and 3.00 s. The
 /// merged feed read from that database: 52 -> 36 ms (`tigris feed`, 20 runs). The cost: each
-/// page a small transaction changes is written whole to the WAL, so a re-poll of the farm's
-/// 1,000 feeds answering 304 (a transaction every ~2 feeds) wrote 37.7 MB instead of 12.4 MB
-/// (`strace`), in less time (0.10-0.13 s against 0.18-0.20 s).
+/// page a small transaction changes is written whole to the WAL. A re-poll of the farm's
+/// 1,000 feeds answering 304 wrote 37.7 MB instead of 12.4 MB (`strace`) while the writer
+/// committed them two or three at a time; since the 304s wait for the writer without their
+/// fetch slots (`Pipeline::refresh_feed`) and are committed together, 6.5-11 MB.
 pub(super) const PAGE_SIZE: i64 = 16_384;
 
 /// Why a database operation failed.
