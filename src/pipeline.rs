@@ -574,9 +574,10 @@ impl Pipeline {
     /// `slot` is the refresh's place among the concurrent fetches, if it has one: a parsed
     /// poll keeps it until it is stored (it bounds the memory of the polls waiting for the
     /// store writer), a poll that needed no parse gives it back as soon as it knows. Its rows
-    /// are a few dozen bytes, and held slots would make the writer commit 304s two or three at
-    /// a time as they come instead of all that queued meanwhile: a re-poll of 1,000 feeds
-    /// answering 304 made ~1,000 commits, each writing its pages to the WAL again.
+    /// are a few dozen bytes, and held slots made the writer commit 304s two or three at a time
+    /// as they came instead of all that queued meanwhile, each commit writing the same pages
+    /// to the WAL again: a re-poll of the benchmark farm's 1,000 feeds answering 304 wrote
+    /// 25-27 MB with held slots, 6.5-11 MB without (`strace`, 3 runs each).
     pub async fn refresh_feed(
         &self,
         feed: FeedSource,

@@ -1068,11 +1068,12 @@ impl Store {
     /// with this connection.
     pub fn checkpoint_in_background(&mut self) -> Result<(), StoreError> {
         // 16 MiB (4,096 pages of 4 KiB; the WAL counts in pages of the file's size, which is
-        // `PAGE_SIZE` in databases tigris creates, 4 KiB in older ones). A checkpoint fsyncs the WAL and the database file and copies
-        // every page the WAL holds a newer version of, so checkpointing at every commit once
-        // the WAL held SQLite's automatic threshold (1,000 pages) meant 199 fsyncs in a cold
-        // poll of the benchmark farm (`strace -f -c`, with 217,153 `pwrite` calls), copying
-        // again each time the pages many transactions rewrite; every 4,096 pages: 44 fsyncs
+        // `PAGE_SIZE` in databases tigris creates, 4 KiB in older ones). A checkpoint fsyncs
+        // the WAL and the database file and copies every page the WAL holds a newer version
+        // of, so checkpointing at every commit once the WAL held SQLite's automatic threshold
+        // (1,000 pages) meant 199 fsyncs in a cold poll of the benchmark farm (`strace -f -c`,
+        // with 217,153 `pwrite` calls), copying again each time the pages many transactions
+        // rewrite; every 4,096 pages: 44 fsyncs
         // (207,072 `pwrite` calls), and system CPU 1.15 -> 1.00 s (medians of 10 interleaved
         // runs; the wall time within the machine's noise). The writer's own checkpoint at
         // `WAL_CAP` finds at most this much left to copy.
