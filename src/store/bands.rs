@@ -31,13 +31,15 @@ use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Utc};
-use hashbrown::HashTable;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{StoreError, day_of, parse_time, timestamp};
 use crate::cluster::{self, Sketch, StoryPrint, StoryRules, WordBits};
+
+mod table;
+use table::BandTable;
 
 /// A stored item that may be the same story as the one looked up.
 #[derive(Debug, Clone, Copy)]
@@ -78,16 +80,16 @@ pub(super) struct StoryIndex {
     published: Vec<i64>,
     sketches: Vec<Sketch>,
     bits: Vec<WordBits>,
-    /// (band key, slot); hashed by the key alone, so a key several items share has one
-    /// entry per item. The key is cut to 32 bits: a false match is a candidate like any other,
-    /// compared and ruled out (at ~1.6 million entries a table, one lookup in ~2,700).
-    bands: HashTable<(u32, u32)>,
+    /// (band key, slot) pairs, several to a key (`table::BandTable`). The key is cut to 32
+    /// bits: a false match is a candidate like any other, compared and ruled out (at ~1.4
+    /// million entries a table, one lookup in ~3,000).
+    bands: BandTable,
     /// The band table's entries of the slots `add` gave since `recent_from`, a few thousand at
     /// most: `similar_from` probes this small table for the items stored after a search
     /// instead of the whole band table, whose probes miss the cache (with `push` and
     /// `similar_from`: 5.2 -> 3.7 % of the cold poll's CPU samples). Started again at each `tick`
     /// and after each day loaded (whose slots are not in it).
-    recent: HashTable<(u32, u32)>,
+    recent: BandTable,
     recent_from: u32,
     /// Band keys shared by more than `CROWD` items, moved out of `bands` into a `Crowd` each.
     crowd_of: FxHashMap<u32, u32>,
@@ -244,8 +246,18 @@ impl StoryIndex {
         let mut hits = Vec::new();
         let mut passed = Vec::new();
         let mut crowded = Vec::new();
-        for key in cluster::band_keys(print) {
-            let key = key as u32;
+        let keys = cluster::band_keys(print).map(|key| key as u32);
+        // All the keys' places are asked for before any is read, then the lists of those with
+        // several items, so that their cache misses overlap instead of coming one at a time
+        // (a crowd's key has no place: asking for it loads a line for nothing, and waits for
+        // nothing).
+        for &key in &keys {
+            self.bands.prefetch(key);
+        }
+        for &key in &keys {
+            self.bands.prefetch_list(key);
+        }
+        for key in keys {
             if let Some(&crowd) = self.crowd_of.get(&key) {
                 let crowd = &self.crowds[crowd as usize];
                 let mut kept = passed.len();
@@ -261,12 +273,7 @@ impl StoryIndex {
                 continue;
             }
             let before = hits.len();
-            hits.extend(
-                self.bands
-                    .iter_hash(hash(key))
-                    .filter(|(k, _)| *k == key)
-                    .map(|&(_, slot)| slot),
-            );
+            hits.extend(self.bands.slots(key));
             if hits.len() - before > Self::CROWD {
                 crowded.push(key);
             }
@@ -366,9 +373,8 @@ impl StoryIndex {
                         } else {
                             &self.bands
                         }
-                        .iter_hash(hash(key))
-                        .filter(|&&(k, slot)| k == key && slot >= searched_at)
-                        .map(|&(_, slot)| slot),
+                        .slots(key)
+                        .filter(|&slot| slot >= searched_at),
                     ),
                 }
             }
@@ -430,11 +436,7 @@ impl StoryIndex {
         if self.crowd_of.contains_key(&key) {
             return;
         }
-        let mut slots = Vec::new();
-        while let Ok(entry) = self.bands.find_entry(hash(key), |e| e.0 == key) {
-            let ((_, slot), _) = entry.remove();
-            slots.push(slot);
-        }
+        let mut slots = self.bands.remove(key);
         // In the order they were added, as later ones are: `similar_from` reads a crowd's
         // newest entries from its end.
         slots.sort_unstable();
@@ -598,8 +600,16 @@ impl StoryIndex {
         self.published.push(published);
         self.sketches.push(sketch);
         self.bits.push(WordBits::of(&print.words));
-        for key in cluster::band_keys(print) {
-            let key = key as u32;
+        let keys = cluster::band_keys(print).map(|key| key as u32);
+        // As in `search`: every place asked for first, then the lists, so that the misses
+        // overlap.
+        for &key in &keys {
+            self.bands.prefetch(key);
+        }
+        for &key in &keys {
+            self.bands.prefetch_list(key);
+        }
+        for key in keys {
             match self.crowd_of.get(&key) {
                 Some(&crowd) => {
                     let crowd = &mut self.crowds[crowd as usize];
@@ -607,11 +617,9 @@ impl StoryIndex {
                     crowd.settle();
                 }
                 None => {
-                    self.bands
-                        .insert_unique(hash(key), (key, slot), |e| hash(e.0));
+                    self.bands.insert(key, slot);
                     if recent {
-                        self.recent
-                            .insert_unique(hash(key), (key, slot), |e| hash(e.0));
+                        self.recent.insert(key, slot);
                     }
                 }
             }
@@ -678,16 +686,6 @@ fn prefetch<T>(value: &T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = value;
-}
-
-/// A band key is a hash already, but the last step of `text::combine` is a multiplication,
-/// whose low bits (the table's bucket) depend only on the inputs' low bits: SplitMix64's
-/// finalizer spreads every bit over all of them.
-fn hash(key: u32) -> u64 {
-    let mut z = u64::from(key);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
