@@ -20,7 +20,8 @@
 //!   power of two), and removal shifts the places after a hole back (Knuth's algorithm R):
 //!   there are no tombstones to skip.
 
-/// An empty place: no key is `u32::MAX` with the low half `u32::MAX` (see `MANY`).
+/// An empty place: no place has all its bits set, as slots and lists' offsets stay below
+/// 2^31 - 1 (see `MANY`).
 const EMPTY: u64 = u64::MAX;
 
 /// The low half's top bit: the rest is the offset of a list in `lists`, not a slot. Slots
@@ -56,7 +57,7 @@ impl BandTable {
 
     /// Removes every entry, keeping the memory.
     pub(super) fn clear(&mut self) {
-        if self.keys > 0 {
+        if self.keys > 0 || !self.lists.is_empty() {
             self.places.fill(EMPTY);
             self.keys = 0;
             self.len = 0;
@@ -116,7 +117,7 @@ impl BandTable {
     }
 
     pub(super) fn insert(&mut self, key: u32, slot: u32) {
-        debug_assert!(slot < MANY, "slot {slot} is too large for the band table");
+        assert!(slot < MANY, "slot {slot} is too large for the band table");
         if (self.keys + 1) * 16 > self.places.len() * 13 {
             self.grow();
         }
@@ -168,7 +169,7 @@ impl BandTable {
         self.lists.extend_from_slice(slots);
         self.lists.resize(at + 2 + room as usize, 0);
         assert!(
-            at < MANY as usize,
+            at < (MANY - 1) as usize,
             "the band table's lists outgrew their offsets"
         );
         at as u32 | MANY
