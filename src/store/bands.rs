@@ -247,16 +247,9 @@ impl StoryIndex {
         let mut passed = Vec::new();
         let mut crowded = Vec::new();
         let keys = cluster::band_keys(print).map(|key| key as u32);
-        // All the keys' places are asked for before any is read, then the lists of those with
-        // several items, so that their cache misses overlap instead of coming one at a time
-        // (a crowd's key has no place: asking for it loads a line for nothing, and waits for
-        // nothing).
-        for &key in &keys {
-            self.bands.prefetch(key);
-        }
-        for &key in &keys {
-            self.bands.prefetch_list(key);
-        }
+        // A crowd's key has no place: asking for it loads a line for nothing, and waits for
+        // nothing.
+        self.bands.prefetch(&keys);
         for key in keys {
             if let Some(&crowd) = self.crowd_of.get(&key) {
                 let crowd = &self.crowds[crowd as usize];
@@ -601,14 +594,7 @@ impl StoryIndex {
         self.sketches.push(sketch);
         self.bits.push(WordBits::of(&print.words));
         let keys = cluster::band_keys(print).map(|key| key as u32);
-        // As in `search`: every place asked for first, then the lists, so that the misses
-        // overlap.
-        for &key in &keys {
-            self.bands.prefetch(key);
-        }
-        for &key in &keys {
-            self.bands.prefetch_list(key);
-        }
+        self.bands.prefetch(&keys);
         for key in keys {
             match self.crowd_of.get(&key) {
                 Some(&crowd) => {

@@ -72,18 +72,21 @@ impl BandTable {
         ((u128::from(hash(key)) * self.places.len() as u128) >> 64) as usize
     }
 
-    /// Starts loading the cache line of `key`'s place, without waiting.
-    pub(super) fn prefetch(&self, key: u32) {
-        if !self.places.is_empty() {
+    /// Starts loading the places of `keys`, then the starts of the lists of those that have
+    /// one, without waiting for them: a lookup or insertion of the keys that follows finds
+    /// them in the cache, and their misses overlap instead of coming one at a time. The
+    /// second pass reads the places, so it waits for the first's loads, all at once.
+    pub(super) fn prefetch(&self, keys: &[u32]) {
+        if self.places.is_empty() {
+            return;
+        }
+        for &key in keys {
             super::prefetch(&self.places[self.home(key)]);
         }
-    }
-
-    /// Starts loading the start of `key`'s list, if it has one: best after `prefetch` and
-    /// before `slots` or `insert`, as it reads the place.
-    pub(super) fn prefetch_list(&self, key: u32) {
-        if let Some(list) = self.list_of(key) {
-            super::prefetch(&self.lists[list]);
+        for &key in keys {
+            if let Some(list) = self.list_of(key) {
+                super::prefetch(&self.lists[list]);
+            }
         }
     }
 
@@ -316,7 +319,7 @@ mod tests {
         let mut table = BandTable::default();
         assert_eq!(table.slots(7).count(), 0);
         assert!(table.remove(7).is_empty());
-        table.prefetch(7);
+        table.prefetch(&[7]);
         table.clear();
         assert_eq!(table.len(), 0);
     }
