@@ -1351,20 +1351,31 @@ fn plan_entries(
     for poll in polls {
         let now = timestamp(poll.fetch.started_at);
         let mut poll_plans = Vec::with_capacity(poll.entries.len());
+        // A feed with no entry stored or pruned yet (each feed in a first poll) has none of
+        // its entries to look up: two index seeks for the feed instead of two an entry.
+        let fresh = !conn
+            .cached(
+                "SELECT EXISTS (SELECT 1 FROM item_sources WHERE feed_id = ?1)
+                     OR EXISTS (SELECT 1 FROM tombstones WHERE feed_id = ?1)",
+            )?
+            .query_row([poll.feed.id], |row| row.get::<_, bool>(0))?;
         for entry in poll.entries {
             let keyed = &entry.keyed;
-            if is_tombstoned(conn, poll.feed.id, &keyed.entry_key)? {
+            if !fresh && is_tombstoned(conn, poll.feed.id, &keyed.entry_key)? {
                 poll_plans.push(Some(Plan::Tombstoned));
                 continue;
             }
-            let known: Option<(i64, String)> = conn
-                .cached(
+            let known: Option<(i64, String)> = if fresh {
+                None
+            } else {
+                conn.cached(
                     "SELECT item_id, content_hash FROM item_sources WHERE feed_id = ?1 AND entry_key = ?2",
                 )?
                 .query_row(params![poll.feed.id, keyed.entry_key], |row| {
                     Ok((row.get(0)?, row.get(1)?))
                 })
-                .optional()?;
+                .optional()?
+            };
             poll_plans.push(known.map(|(item_id, content_hash)| Plan::Stored {
                 item_id,
                 content_hash,
