@@ -177,9 +177,10 @@ struct StoreWriter {
 }
 
 impl StoreWriter {
-    /// Entries one transaction takes at most: the store's lock (which the server's reads also
-    /// take) is held for one transaction: ~0.2 s at this size in the benchmark farm's cold
-    /// poll (47,646 new items stored in ~5.5 s of the writer's CPU).
+    /// Entries one transaction takes at most. The store's lock is held for one transaction
+    /// (~0.2 s at this size in the benchmark farm's cold poll), and the scheduler's look for
+    /// due feeds, the health probe and a failed fetch's record wait for it (the server reads
+    /// through a connection of its own).
     const MAX_ENTRIES: usize = 2_000;
     /// How long no poll must come before the items waiting for the full-text index are
     /// indexed. Polls come every few milliseconds while many feeds are polled (a cold poll of
