@@ -155,7 +155,7 @@ def table(rows, args, m):
             "## The store's floor: SQLite alone writing a cold poll's rows",
             "",
             "`bench/store_floor.py` copies the rows of a cold poll's database into an empty one with "
-            "the same schema and settings, in transactions of the cold poll's size (~380 items) with "
+            "the same schema and settings, in transactions of the cold poll's size (~870 items) with "
             "the full-text index filled in batches of 8,000, by `INSERT ... SELECT`: no parsing, no "
             "story search, no statement a row. SQLite lets one connection write at a time, so this is "
             "the least the store writer's thread could take; its checkpoint runs on another thread in "

@@ -3,7 +3,7 @@
 
 Copies the rows of a tigris database (the benchmark farm's, after a cold poll) into a new
 database with the same schema and settings, in the same shape of transactions as tigris' store
-writer (~380 new items each, the cold poll's size; the full-text index filled in batches of
+writer (~870 new items each, the cold poll's size; the full-text index filled in batches of
 8,000 items, `store::full_text::BATCH`), with `INSERT ... SELECT` statements: no parsing, no
 story search, no statement per row. That is a lower bound for the store writer's thread, which
 SQLite lets only one connection at a time be. Each variant leaves one part of the schema out,
@@ -32,7 +32,7 @@ try:
 except ImportError:
     import sqlite3
 
-PER_TRANSACTION = 380
+PER_TRANSACTION = 870
 FULL_TEXT_BATCH = 8000
 
 # The secondary indexes that serve queries (tigris' and its users'). The others serve the
