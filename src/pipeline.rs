@@ -129,10 +129,12 @@ pub struct Pipeline {
 /// whose keys come in no order (a story day, a canonical URL, the items syndicated into a
 /// second feed) touch most of their pages each time: 360 MB of WAL for a 185 MB database.
 /// Interleaved cold polls, 8 each: wall median 3.38 -> 2.79 s, user CPU 4.21 -> 3.80 s,
-/// system CPU 0.81 -> 0.71 s, peak memory 85 -> 96 MB (with room for 2,000 entries 94 MB, for
-/// 6,000 110 MB; unbounded, 206 MB); release builds, in a slower hour: 4.06 -> 3.63 s, peak
-/// 78 -> 95 MB. A queued entry takes ~5 KB (its text, HTML, evidence and fingerprint).
-const STORE_BACKLOG: u32 = 3_000;
+/// system CPU 0.81 -> 0.71 s, peak memory 85 -> 96 MB with room for 3,000 entries (for 6,000,
+/// 110 MB; unbounded, 206 MB). A waiting entry takes ~5 KB (its text, HTML, evidence and
+/// fingerprint), and the peak came within 1 MB of the benchmark's 100 MB aim, so the room is
+/// 2,000: release builds, 8 alternated runs each, 2.92 s and 95 MB with 3,000 against 2.98 s
+/// and 90 MB with 2,000.
+const STORE_BACKLOG: u32 = 2_000;
 
 /// A poll waiting for the store writer, and where its outcome goes.
 enum StoreJob {
@@ -594,10 +596,11 @@ impl Pipeline {
     /// `slot` is the refresh's place among the concurrent fetches, if it has one: a parsed
     /// poll keeps it until it has room in the store writer's backlog ([`STORE_BACKLOG`], which
     /// bounds the memory of the polls waiting for the writer), a poll that needed no parse
-    /// gives it back as soon as it knows. Its rows are a few dozen bytes, and held slots made the writer commit 304s two or three at a time
-    /// as they came instead of all that queued meanwhile, each commit writing the same pages
-    /// to the WAL again: a re-poll of the benchmark farm's 1,000 feeds answering 304 wrote
-    /// 25-27 MB with held slots, 6.5-11 MB without (`strace`, 3 runs each).
+    /// gives it back as soon as it knows. The latter's rows are a few dozen bytes, and held
+    /// slots made the writer commit 304s two or three at a time as they came instead of all
+    /// that queued meanwhile, each commit writing the same pages to the WAL again: a re-poll
+    /// of the benchmark farm's 1,000 feeds answering 304 wrote 25-27 MB with held slots,
+    /// 6.5-11 MB without (`strace`, 3 runs each).
     pub async fn refresh_feed(
         &self,
         feed: FeedSource,

@@ -414,6 +414,50 @@ async fn no_more_than_max_concurrent_fetches_run_at_once() {
     assert_eq!(server.max_in_flight(), 2);
 }
 
+/// A parsed poll waits for room in the store writer's backlog (2,000 entries) before it gives
+/// back its fetch slot; a feed with more entries than the backlog holds takes all of it rather
+/// than waiting forever for room that never comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_with_more_entries_than_the_writers_backlog_is_stored_whole() {
+    let server = FeedServer::start().await;
+    let big: Vec<Item> = (0..3_100)
+        .map(|i| {
+            Item::new(
+                &format!("big-{i}"),
+                &format!("https://big.example/story/{i}"),
+                &format!("Dispatch {i}"),
+                &format!("Report number{i} from desk{i} about topic{i} and region{i}."),
+            )
+        })
+        .collect();
+    let big_url = server.set_feed("big", rss2("Big", &big), "application/rss+xml");
+    let small_urls: Vec<String> = (0..3)
+        .map(|i| {
+            server.set_feed(
+                &format!("small{i}"),
+                rss2("Small", &items(&format!("small{i}"), 2)),
+                "application/rss+xml",
+            )
+        })
+        .collect();
+    let mut feeds = vec![(big_url.as_str(), "Big")];
+    feeds.extend(small_urls.iter().map(|u| (u.as_str(), "Small")));
+    let tigris = Tigris::new();
+    tigris.write_config(&feeds, "[schedule]\nmax_concurrent_fetches = 2\n");
+
+    let out = tigris.run(&["poll"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("3106 new"), "{}", stdout(&out));
+    assert_eq!(
+        tigris.count(&format!(
+            "SELECT count(*) FROM item_sources s JOIN feeds f ON f.id = s.feed_id
+              WHERE f.config_url = '{big_url}'"
+        )),
+        3_100
+    );
+    assert_eq!(tigris.count("SELECT count(*) FROM items"), 3_106);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_feeds_and_inspect_show_what_was_stored() {
     let server = FeedServer::start().await;
