@@ -125,7 +125,7 @@ pub struct Pipeline {
 /// slot's poll each. Room beyond the few polls the fetch slots hold lets the writer's
 /// transactions grow (`StoreWriter::MAX_ENTRIES`): in the benchmark farm's cold poll (1,000
 /// feeds x 50 items, 16 slots) the polls held their slots until stored, and the writer made
-/// 169 commits of ~300 items; each commit writes again every page it touched, and the indexes
+/// 169 commits of ~280 items; each commit writes again every page it touched, and the indexes
 /// whose keys come in no order (a story day, a canonical URL, the items syndicated into a
 /// second feed) touch most of their pages each time: 360 MB of WAL for a 185 MB database.
 /// Interleaved cold polls, 8 each: wall median 3.38 -> 2.79 s, user CPU 4.21 -> 3.80 s,
