@@ -17,9 +17,10 @@ use rusqlite::Connection;
 use super::{Store, StoreError};
 
 /// Items that may wait after a store transaction before it indexes them. In batches of ~380
-/// (one cold-poll transaction of the benchmark farm) its 47,646 items took ~1.4 s of CPU to
-/// index; in batches of 8,000, ~0.65 s, at ~7 MB more peak memory (the batch's terms are held
-/// until written; migration 10 lets FTS5 hold 16 MiB of them).
+/// (one cold-poll transaction of the benchmark farm when batches came in; its transactions
+/// hold ~870 items now that the store writer has a backlog) its 47,646 items took ~1.4 s of
+/// CPU to index; in batches of 8,000, ~0.65 s, at ~7 MB more peak memory (the batch's terms
+/// are held until written; migration 10 lets FTS5 hold 16 MiB of them).
 pub(super) const BATCH: i64 = 8_000;
 
 /// The largest item id the index holds (0 when it holds none).
