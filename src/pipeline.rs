@@ -349,12 +349,12 @@ fn parse_threads(cores: usize) -> usize {
 
 /// The parse threads: a fixed set (see `parse_threads`), taking parses from one queue in the
 /// order they come. Parsing is CPU-bound, so more threads than cores only add memory and
-/// context switches. It used to run on tokio's blocking pool under a semaphore of one permit a core,
-/// but that pool starts a new thread whenever none is idle at the moment a parse is handed
-/// over, and ~8 threads took turns: each with a malloc arena of its own, its own regex caches
-/// and its own cache of word stems (which then missed more). The benchmark farm's cold poll,
-/// 4 interleaved runs each: peak memory 97-102 MB -> 88-89 MB, wall median 3.13 -> 2.90 s,
-/// user CPU 4.40 -> 4.09 s.
+/// context switches. It used to run on tokio's blocking pool under a semaphore of one permit
+/// a core, but that pool starts a new thread whenever none is idle at the moment a parse is
+/// handed over, and ~8 threads took turns: each with a malloc arena of its own, its own regex
+/// caches and its own cache of word stems (which then missed more). The benchmark farm's cold
+/// poll, 4 interleaved runs each: peak memory 97-102 MB -> 88-89 MB, wall median 3.13 ->
+/// 2.90 s, user CPU 4.40 -> 4.09 s.
 /// tokio's blocking pool is left to the rest (rendering for the server, the store's reads),
 /// which then never waits behind a parse. Written here, a queue and a few threads over std,
 /// rather than taken from a crate: the pool needs nothing else.
