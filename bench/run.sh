@@ -12,7 +12,8 @@
 # empty to skip), SCALE_PEERS (1: the scale series for the peers too), FLOOR (1: the store's
 # floor, `bench/store_floor.py`, on a cold poll's database, and each stage outside the store
 # alone, `benches/floors.rs`), CHECK (1: fail when
-# tigris' cold poll is more than 25 % slower than the committed table on this machine),
+# tigris' cold poll is more than 25 % slower than the committed table on this machine, at the
+# machine's speed of the hour as the floors and sfeed measure it: `bench/report.py`),
 # WRITE (1: rewrite BENCHMARKS.md).
 #
 # Installs what it needs from the distribution's packages (nginx, sfeed, newsboat, wrk,
