@@ -128,20 +128,22 @@ def table(rows, args, m):
                 f"| {title} | {PEER_NAMES[agg]} | {fmt(row, 'wall_s', 3)} | {fmt(row, 'cpu_s')} "
                 f"| {fmt(row, 'peak_rss_mb', 0)} | {ratio} | {row.get('load', '-')} |"
             )
-    serve = [rows.get("serve/tigris"), rows.get("serve/nginx")]
+    serve = [rows.get("serve/tigris"), rows.get("serve/tigris-idle"), rows.get("serve/nginx")]
     if serve[0]:
         out += [
             "",
             "## Serving: `/feed.atom` under load while a poll runs",
             "",
             "`wrk -t2 -c64 -d10s` against `tigris run` while it re-polls the whole farm (every "
-            "feed changed), and against nginx serving the same document as a static file (the floor; "
-            "no aggregator in the list serves a feed itself). wrk shares the cores.",
+            "feed changed), against `tigris run` again with no poll due (serving alone), and against "
+            "nginx serving the same document as a static file (the floor; no aggregator in the list "
+            "serves a feed itself). wrk shares the cores.",
             "",
             "| server | requests/s | mean latency | load |",
             "|---|---:|---:|---:|",
         ]
-        for name, row in zip(("tigris run (polling meanwhile)", "nginx, static file"), serve):
+        names = ("tigris run (polling meanwhile)", "tigris run (no poll due)", "nginx, static file")
+        for name, row in zip(names, serve):
             if row:
                 out.append(f"| {name} | {row['rps']:.0f} | {row['latency']} | {row['load']} |")
     sizes = sorted({int(k.split("/")[0][5:]) for k in rows if k.startswith("scale")})

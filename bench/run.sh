@@ -150,13 +150,23 @@ if [ "$SERVE" = 1 ]; then
     wrk -t2 -c64 -d10s "$url" >"$work/serve/wrk-tigris.txt"
     polled=$(grep -c '"fetched"\|fetched' "$work/serve/run.log" || true)
     kill "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+    # The same load with no poll under way (every feed was just polled, none is due): what
+    # serving alone costs, beside nginx's floor.
+    RUST_LOG=info "$tigris" --config "$work/serve/tigris.toml" run 2>"$work/serve/run-idle.log" &
+    serve_pid=$!
+    pids+=("$serve_pid")
+    for _ in $(seq 1 100); do grep -q "listening on" "$work/serve/run-idle.log" && break; sleep 0.1; done
+    wrk -t2 -c64 -d10s "$url" >"$work/serve/wrk-tigris-idle.txt"
+    kill "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
     # The same load on nginx serving a static Atom file of the same size: the floor.
     curl -s "$url" >"$farm/www/merged.atom" || true
     wrk -t2 -c64 -d10s "$base/merged.atom" >"$work/serve/wrk-nginx.txt"
     python3 - "$results" "$work/serve" "$polled" <<'PY'
 import json, re, sys
 results, folder, polled = sys.argv[1], sys.argv[2], int(sys.argv[3])
-for name in ("tigris", "nginx"):
+for name in ("tigris", "tigris-idle", "nginx"):
     text = open(f"{folder}/wrk-{name}.txt").read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     lat = re.search(r"Latency\s+([\d.]+\w+)", text).group(1)
