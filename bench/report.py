@@ -139,13 +139,14 @@ def table(rows, args, m):
             "nginx serving the same document as a static file (the floor; no aggregator in the list "
             "serves a feed itself). wrk shares the cores.",
             "",
-            "| server | requests/s | mean latency | load |",
-            "|---|---:|---:|---:|",
+            "| server | requests/s | mean latency | kB a response | load |",
+            "|---|---:|---:|---:|---:|",
         ]
         names = ("tigris run (polling meanwhile)", "tigris run (no poll due)", "nginx, static file")
         for name, row in zip(names, serve):
             if row:
-                out.append(f"| {name} | {row['rps']:.0f} | {row['latency']} | {row['load']} |")
+                size = f"{row['bytes_per_response'] / 1000:.1f}" if "bytes_per_response" in row else "-"
+                out.append(f"| {name} | {row['rps']:.0f} | {row['latency']} | {size} | {row['load']} |")
     sizes = sorted({int(k.split("/")[0][5:]) for k in rows if k.startswith("scale")})
     if sizes:
         aggs = [a for a in ["tigris"] + PEERS if any(f"scale{n}/{a}" in rows for n in sizes)]

@@ -158,10 +158,16 @@ if [ "$SERVE" = 1 ]; then
     pids+=("$serve_pid")
     for _ in $(seq 1 100); do grep -q "listening on" "$work/serve/run-idle.log" && break; sleep 0.1; done
     wrk -t2 -c64 -d10s "$url" >"$work/serve/wrk-tigris-idle.txt"
+    # The same document for nginx, taken while tigris still serves it (once it is stopped
+    # there is nothing to take, and nginx would serve an empty file).
+    curl -sf "$url" >"$farm/www/merged.atom"
     kill "$serve_pid" 2>/dev/null || true
     wait "$serve_pid" 2>/dev/null || true
-    # The same load on nginx serving a static Atom file of the same size: the floor.
-    curl -s "$url" >"$farm/www/merged.atom" || true
+    if [ ! -s "$farm/www/merged.atom" ]; then
+        echo "bench: $url gave an empty document; nginx would serve nothing" >&2
+        exit 1
+    fi
+    # The same load on nginx serving that document as a static file: the floor.
     wrk -t2 -c64 -d10s "$base/merged.atom" >"$work/serve/wrk-nginx.txt"
     python3 - "$results" "$work/serve" "$polled" <<'PY'
 import json, re, sys
@@ -170,10 +176,15 @@ for name in ("tigris", "tigris-idle", "nginx"):
     text = open(f"{folder}/wrk-{name}.txt").read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     lat = re.search(r"Latency\s+([\d.]+\w+)", text).group(1)
+    # "N requests in 10.00s, 212.72MB read": what a response carried, headers included (wrk
+    # counts in powers of 1,024).
+    count, size, unit = re.search(r"(\d+) requests in \S+, ([\d.]+)(\w+) read", text).groups()
+    scale = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[unit]
+    per_response = float(size) * scale / int(count)
     row = {"name": f"serve/{name}", "rps": rps, "latency": lat, "feeds_polled_meanwhile": polled,
-           "load": open("/proc/loadavg").read().split()[0]}
+           "bytes_per_response": round(per_response), "load": open("/proc/loadavg").read().split()[0]}
     open(results, "a").write(json.dumps(row) + "\n")
-    print(f"serve/{name:<34} {rps:.0f} req/s, mean latency {lat}")
+    print(f"serve/{name:<34} {rps:.0f} req/s, mean latency {lat}, {per_response / 1000:.1f} kB a response")
 PY
 fi
 
