@@ -132,7 +132,7 @@ def table(rows, args, m):
     if serve[0]:
         out += [
             "",
-            "## Serving: `/feed.atom` under load while a poll runs",
+            "## Serving: `/feed.atom` under load, while a poll runs and with none",
             "",
             "`wrk -t2 -c64 -d10s` against `tigris run` while it re-polls the whole farm (every "
             "feed changed), against `tigris run` again with no poll due (serving alone), and against "
