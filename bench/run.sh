@@ -160,11 +160,11 @@ if [ "$SERVE" = 1 ]; then
     wrk -t2 -c64 -d10s "$url" >"$work/serve/wrk-tigris-idle.txt"
     # The same document for nginx, taken while tigris still serves it (once it is stopped
     # there is nothing to take, and nginx would serve an empty file).
-    curl -sf "$url" >"$farm/www/merged.atom"
+    curl -sf "$url" >"$farm/www/merged.atom" || true
     kill "$serve_pid" 2>/dev/null || true
     wait "$serve_pid" 2>/dev/null || true
     if [ ! -s "$farm/www/merged.atom" ]; then
-        echo "bench: $url gave an empty document; nginx would serve nothing" >&2
+        echo "bench: $url gave no document (see $work/serve/run-idle.log); nginx would serve nothing" >&2
         exit 1
     fi
     # The same load on nginx serving that document as a static file: the floor.
