@@ -136,7 +136,7 @@ def table(rows, args, m):
             "",
             "`wrk -t2 -c64 -d10s` against `tigris run` while it re-polls the whole farm (every "
             "feed changed), against `tigris run` again with no poll due (serving alone), and against "
-            "nginx serving the same document as a static file (the floor; no aggregator in the list "
+            "nginx serving the same document as a static file (a static server for reference; no aggregator in the list "
             "serves a feed itself). wrk shares the cores.",
             "",
             "| server | requests/s | mean latency | kB a response | load |",

@@ -131,6 +131,13 @@ mkdir -p "$HOME"
 
 # --- (4) serving /feed.atom under load while a poll runs -----------------------------------
 if [ "$SERVE" = 1 ]; then
+    # Starts `tigris run` on the serving store, logging to $1, and waits until it listens.
+    start_serving() {
+        RUST_LOG=info "$tigris" --config "$work/serve/tigris.toml" run 2>"$1" &
+        serve_pid=$!
+        pids+=("$serve_pid")
+        for _ in $(seq 1 100); do grep -q "listening on" "$1" && break; sleep 0.1; done
+    }
     serve_port=$(free_port)
     mkdir -p "$work/serve"
     sed -e "s#database = \"tigris/tigris.db\"#database = \"$work/serve/tigris.db\"#" "$farm/tigris.toml" >"$work/serve/tigris.toml"
@@ -142,21 +149,15 @@ if [ "$SERVE" = 1 ]; then
     sqlite3_due="UPDATE feeds SET next_check_at = '2000-01-01T00:00:00.000Z'"
     "$venv/bin/python" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()" \
         "$work/serve/tigris.db" "$sqlite3_due"
-    RUST_LOG=info "$tigris" --config "$work/serve/tigris.toml" run 2>"$work/serve/run.log" &
-    serve_pid=$!
-    pids+=("$serve_pid")
-    for _ in $(seq 1 100); do grep -q "listening on" "$work/serve/run.log" && break; sleep 0.1; done
+    start_serving "$work/serve/run.log"
     url=http://127.0.0.1:$serve_port/feed.atom
     wrk -t2 -c64 -d10s "$url" >"$work/serve/wrk-tigris.txt"
     polled=$(grep -c '"fetched"\|fetched' "$work/serve/run.log" || true)
     kill "$serve_pid" 2>/dev/null || true
     wait "$serve_pid" 2>/dev/null || true
     # The same load with no poll under way (every feed was just polled, none is due): what
-    # serving alone costs, beside nginx's floor.
-    RUST_LOG=info "$tigris" --config "$work/serve/tigris.toml" run 2>"$work/serve/run-idle.log" &
-    serve_pid=$!
-    pids+=("$serve_pid")
-    for _ in $(seq 1 100); do grep -q "listening on" "$work/serve/run-idle.log" && break; sleep 0.1; done
+    # serving alone costs, beside nginx's.
+    start_serving "$work/serve/run-idle.log"
     wrk -t2 -c64 -d10s "$url" >"$work/serve/wrk-tigris-idle.txt"
     # The same document for nginx, taken while tigris still serves it (once it is stopped
     # there is nothing to take, and nginx would serve an empty file).
@@ -167,7 +168,7 @@ if [ "$SERVE" = 1 ]; then
         echo "bench: $url gave no document (see $work/serve/run-idle.log); nginx would serve nothing" >&2
         exit 1
     fi
-    # The same load on nginx serving that document as a static file: the floor.
+    # The same load on nginx serving that document as a static file, for reference.
     wrk -t2 -c64 -d10s "$base/merged.atom" >"$work/serve/wrk-nginx.txt"
     python3 - "$results" "$work/serve" "$polled" <<'PY'
 import json, re, sys
